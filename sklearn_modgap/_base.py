@@ -1,0 +1,238 @@
+"""The estimator contract shared by every aligner.
+
+An aligner learns, from an unpaired sample of each modality, a map ``T`` that
+turns source rows ``Y`` (e.g. text embeddings) into substitutes ``Z = T(Y)``
+that sit where target rows ``X`` (e.g. image embeddings) sit.  This module holds
+everything that is the same for all methods: the two ways of passing the
+target sample to ``fit``, validation, row normalisation, the ``alpha``
+interpolation, block-wise streaming, dtype handling, pandas output and the
+default ``score``.
+"""
+
+from numbers import Real
+
+import numpy as np
+from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin, _fit_context
+from sklearn.utils._param_validation import Interval
+from sklearn.utils._set_output import _wrap_data_with_container
+from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+
+from ._validation import (
+    FLOAT_DTYPES,
+    block_slices,
+    check_embeddings,
+    check_same_features,
+    checked_row_norms,
+    normalize_rows,
+)
+
+_FIT_HELP = (
+    "call fit(X_source, y=X_target) with a 2-D sample of the target modality "
+    "(its row order is not used), or fit(X_stacked, sample_domain=d) with d >= 0 "
+    "marking source rows and d < 0 marking target rows"
+)
+
+
+class BaseAligner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
+    """Base class of the aligners: see the package's design contract.
+
+    Subclasses implement ``_fit(source, target)`` on validated arrays and
+    ``_source_map()`` (and, where the target side is not the identity,
+    ``_target_map()``), each returning a function from a block of prepared
+    rows to the method's output *before* its final normalisation.  The base
+    class applies ``T_alpha(y) = Norm((1 - alpha) * y + alpha * T(y))`` block by
+    block, so memory beyond the output stays at one block whatever ``n``.
+    """
+
+    __metadata_request__fit = {"sample_domain": True}
+
+    _parameter_constraints: dict = {
+        "alpha": [Interval(Real, 0, 1, closed="both")],
+        "normalize": ["boolean"],
+    }
+
+    # ------------------------------------------------------------------ fit
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None, *, sample_domain=None):
+        """Fit the aligner on unpaired samples of the two modalities.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_source, n_features)
+            Source-modality rows (mode B), or source and target rows stacked
+            (mode A, with ``sample_domain``).
+        y : array-like of shape (n_target, n_features), default=None
+            A sample of the target modality (mode B).  Its row order is never
+            used and ``n_target`` may differ from ``n_source``.  In mode A a
+            1-D ``y`` (class labels) is accepted and ignored.
+        sample_domain : array-like of shape (n_samples,), default=None
+            Mode A: ``>= 0`` for source rows, ``< 0`` for target rows.
+
+        Returns
+        -------
+        self : object
+            The fitted aligner.
+        """
+        source, target = self._split_fit_data(X, y, sample_domain)
+        self._fit(source, target)
+        return self
+
+    def _split_fit_data(self, X, y, sample_domain):
+        if sample_domain is None:
+            if y is None:
+                raise ValueError(f"{type(self).__name__}.fit needs a target sample: {_FIT_HELP}.")
+            if np.ndim(y) != 2:
+                raise ValueError(
+                    f"y must be a 2-D array of target-modality embeddings, got a "
+                    f"{np.ndim(y)}-D array: {_FIT_HELP}."
+                )
+            source = validate_data(self, X, reset=True, **_check_params())
+            target = check_embeddings(y, name="y")
+            check_same_features(source.shape[1], target, name="The target sample y")
+            return source, target
+
+        if y is not None and np.ndim(y) == 2:
+            raise ValueError(
+                "Pass the target sample either as y or inside X with sample_domain, not both."
+            )
+        stacked = validate_data(self, X, reset=True, **_check_params())
+        domain = column_or_1d(sample_domain)
+        if domain.shape[0] != stacked.shape[0]:
+            raise ValueError(
+                f"sample_domain has {domain.shape[0]} entries but X has {stacked.shape[0]} rows."
+            )
+        if not np.issubdtype(domain.dtype, np.number):
+            raise TypeError(f"sample_domain must be numeric, got dtype {domain.dtype}.")
+        is_target = domain < 0
+        for label, count in (("source (>= 0)", (~is_target).sum()), ("target (< 0)", is_target.sum())):
+            if count < 2:
+                raise ValueError(
+                    f"sample_domain marks {count} {label} row(s); each modality needs at least 2."
+                )
+        return stacked[~is_target], stacked[is_target]
+
+    def _fit(self, source, target):
+        raise NotImplementedError
+
+    # ------------------------------------------------------- preparing rows
+    def _prepare(self, block, name="X"):
+        """Rows as the method sees them: L2-normalised when ``normalize``."""
+        return normalize_rows(block, name=name) if self.normalize else block
+
+    def _moments(self, A, name):
+        """Mean (float64) and mean squared norm of prepared rows, in one streaming pass."""
+        total = np.zeros(A.shape[1])
+        sq_norm = 0.0
+        for rows in block_slices(*A.shape, A.itemsize):
+            block = self._prepare(A[rows], name)
+            total += block.sum(axis=0, dtype=np.float64)
+            sq_norm += np.einsum("ij,ij->", block, block, dtype=np.float64)
+        return total / A.shape[0], sq_norm / A.shape[0]
+
+    # ------------------------------------------------------------ transform
+    def transform(self, X):
+        """Turn source rows into substitutes in the target modality.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Source-modality rows.
+
+        Returns
+        -------
+        Z : ndarray of shape (n_samples, n_features)
+            Substitutes, unit-norm, in the dtype of ``X``.
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, **_check_params(min_samples=1))
+        return self._map_rows(X, self._source_map(), "X")
+
+    def transform_target(self, X):
+        """Bring target rows into the aligned space.
+
+        The identity (up to normalisation) for methods that move only the
+        source; a projection or centring for two-sided methods.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Target-modality rows.
+
+        Returns
+        -------
+        X_aligned : ndarray of shape (n_samples, n_features)
+            Target rows in the aligned space, in the dtype of ``X``.
+        """
+        check_is_fitted(self)
+        X_checked = validate_data(self, X, reset=False, **_check_params(min_samples=1))
+        out = self._map_rows(X_checked, self._target_map(), "X")
+        return _wrap_data_with_container("transform", out, X, self)
+
+    def _target_map(self):
+        return None
+
+    def _map_rows(self, X, step, name):
+        """Apply ``T_alpha`` block by block into one preallocated output."""
+        out = np.empty_like(X)
+        for rows in block_slices(*X.shape, X.itemsize):
+            block = self._prepare(X[rows], name)
+            if step is None:
+                out[rows] = block
+                continue
+            moved = step(block)
+            if self.alpha != 1:
+                moved = (1.0 - self.alpha) * block + self.alpha * moved
+            out[rows] = moved / checked_row_norms(moved, name="The aligned rows")[:, None]
+        return out
+
+    # ---------------------------------------------------------------- score
+    def score(self, X, y):
+        """Alignment balance of the substitutes of ``X`` against paired targets ``y``.
+
+        The harmonic mean of the relative-geometry consistency ``max(Psi, 0)``
+        (the source's geometry kept) and the mean modality mixing
+        ``(M_k^Z + M_k^X) / 2`` (the target's support entered), with
+        ``k = min(20, n_pairs - 1)``; see
+        :func:`sklearn_modgap.metrics.alignment_balance`.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_pairs, n_features)
+            Held-out source rows.
+        y : array-like of shape (n_pairs, n_features)
+            Their paired target rows, in the same order.
+
+        Returns
+        -------
+        score : float
+            Higher is better; identity, collapse and random target replacement
+            score near 0.
+        """
+        from .metrics import alignment_balance
+
+        if y is None or np.ndim(y) != 2:
+            raise ValueError("score needs y: the 2-D target rows paired with the rows of X.")
+        if len(X) != len(y):
+            raise ValueError(
+                f"score needs paired rows: X has {len(X)} rows but y has {len(y)}."
+            )
+        substitutes = self.transform(X)
+        targets = self.transform_target(y)
+        return alignment_balance(
+            targets, X, substitutes, k=max(1, min(20, len(X) - 1)), random_state=0
+        )
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        tags.target_tags.required = True
+        return tags
+
+
+def _check_params(min_samples=2):
+    return dict(
+        accept_sparse=False,
+        dtype=FLOAT_DTYPES,
+        ensure_all_finite=True,
+        ensure_min_samples=min_samples,
+    )
