@@ -2,8 +2,6 @@
 
 from numbers import Real
 
-import numpy as np
-
 from sklearn.utils._param_validation import Interval
 
 from .._base import BaseAligner
@@ -73,5 +71,5 @@ class CentroidShift(BaseAligner):
         self.target_mean_, _ = self._moments(target, "y")
 
     def _source_map(self):
-        gap = (self.source_mean_ - self.target_mean_).astype(np.float32, copy=False)
+        gap = self.source_mean_ - self.target_mean_
         return lambda block: block - gap.astype(block.dtype, copy=False)
