@@ -1,7 +1,13 @@
 """Measure and close the modality gap of contrastive embeddings."""
 
-from .aligners import CentroidShift
+from .aligners import C3, CentroidShift, MomentMatch, RandomTargetReplacement, ReAlign
 
-__all__ = ["CentroidShift"]
+__all__ = [
+    "C3",
+    "CentroidShift",
+    "MomentMatch",
+    "RandomTargetReplacement",
+    "ReAlign",
+]
 
 __version__ = "0.1.0.dev0"

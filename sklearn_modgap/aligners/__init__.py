@@ -1,5 +1,8 @@
 """The closed-form aligners, one module per method."""
 
+from ._c3 import C3
 from ._centroid import CentroidShift
+from ._moment import MomentMatch, RandomTargetReplacement
+from ._realign import ReAlign
 
-__all__ = ["CentroidShift"]
+__all__ = ["C3", "CentroidShift", "MomentMatch", "RandomTargetReplacement", "ReAlign"]
