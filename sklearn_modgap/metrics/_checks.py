@@ -1,0 +1,42 @@
+"""Input preparation shared by the metric functions.
+
+Every metric sees L2-normalised rows: the checks and the normalisation of the
+package's ``_validation`` module are applied here once, with messages that
+name the argument at fault.
+"""
+
+import numpy as np
+
+from .._validation import check_embeddings, check_same_features, normalize_rows
+
+
+def prepare_rows(A, *, name, min_samples=1):
+    """Validate ``A`` and return its rows L2-normalised (dtype kept)."""
+    if np.ndim(A) == 2 and np.shape(A)[0] == 0:
+        raise ValueError(
+            f"{name} is empty: every modality needs at least {min_samples} row(s)."
+        )
+    A = check_embeddings(A, name=name, min_samples=min_samples)
+    return normalize_rows(A, name=name)
+
+
+def prepare_two(A, B, *, names, paired=False, min_samples=1):
+    """Prepare two embedding sets that must share their feature space.
+
+    With ``paired=True`` the two sets must also have the same number of rows,
+    row ``i`` of one being the partner of row ``i`` of the other.
+    """
+    A = prepare_rows(A, name=names[0], min_samples=min_samples)
+    B = prepare_rows(B, name=names[1], min_samples=min_samples)
+    check_same_features(A.shape[1], B, name=names[1], reference=names[0])
+    if paired and A.shape[0] != B.shape[0]:
+        raise ValueError(
+            f"{names[0]} and {names[1]} must be paired row by row, but {names[0]} has "
+            f"{A.shape[0]} rows and {names[1]} has {B.shape[0]}."
+        )
+    return A, B
+
+
+def common_dtype(*arrays):
+    """The float dtype in which to compare ``arrays`` without losing precision."""
+    return np.result_type(*arrays)
