@@ -1,0 +1,159 @@
+"""SSP: the shared space of two hyperplanes, recovered and projected onto."""
+
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import ortho_group
+
+from conftest import load_real
+from sklearn_modgap import SSP
+
+
+def _hyperplanes(n_rows=300, n_features=12, n_shared=3, n_private=2, seed=0):
+    """Rows in two known subspaces that meet in a known ``n_shared``-dim space.
+
+    The target spans ``Q_shared + Q_x`` and the source ``Q_shared + Q_y``, all
+    three blocks mutually orthogonal, so the intersection is exactly
+    ``span(Q_shared)``.  Shared coordinates have decreasing scales so that
+    the projected-variance order is known.
+    """
+    rng = np.random.default_rng(seed)
+    frame = ortho_group.rvs(n_features, random_state=seed)
+    shared = frame[:, :n_shared]
+    target_private = frame[:, n_shared : n_shared + n_private]
+    source_private = frame[:, n_shared + n_private : n_shared + 2 * n_private]
+    scales = np.arange(n_shared, 0, -1, dtype=float)
+    target = rng.normal(size=(n_rows, n_shared)) * scales @ shared.T
+    target += rng.normal(size=(n_rows, n_private)) @ target_private.T
+    source = rng.normal(size=(n_rows, n_shared)) * scales @ shared.T
+    source += rng.normal(size=(n_rows, n_private)) @ source_private.T
+    return target, source, shared
+
+
+def _gap_angle(target, substitutes):
+    """Angle in degrees between the two modality means (Decipher's gap angle)."""
+    first, second = target.mean(axis=0), substitutes.mean(axis=0)
+    cosine = first @ second / (np.linalg.norm(first) * np.linalg.norm(second))
+    return np.degrees(np.arccos(np.clip(cosine, -1.0, 1.0)))
+
+
+def test_recovers_the_known_intersection_exactly():
+    target, source, shared = _hyperplanes()
+    ssp = SSP().fit(source, y=target)
+
+    assert ssp.n_shared_ == 3
+    assert ssp.target_rank_ == 5 and ssp.source_rank_ == 5
+    np.testing.assert_allclose(
+        ssp.shared_basis_ @ ssp.shared_basis_.T, shared @ shared.T, atol=1e-8
+    )
+    np.testing.assert_allclose(ssp.shared_basis_.T @ ssp.shared_basis_, np.eye(3), atol=1e-10)
+    # Three zero angles, and the private blocks are orthogonal to each other.
+    np.testing.assert_allclose(ssp.principal_angles_, [0, 0, 0, np.pi / 2, np.pi / 2], atol=1e-6)
+
+
+def test_projection_keeps_shared_rows_and_drops_private_directions():
+    target, source, shared = _hyperplanes()
+    ssp = SSP().fit(source, y=target)
+    inside = np.random.default_rng(1).normal(size=(5, 3)) @ shared.T
+    inside /= np.linalg.norm(inside, axis=1, keepdims=True)
+    np.testing.assert_allclose(ssp.transform(inside), inside, atol=1e-10)
+
+    expected = source @ shared @ shared.T
+    expected /= np.linalg.norm(expected, axis=1, keepdims=True)
+    np.testing.assert_allclose(ssp.transform(source), expected, atol=1e-8)
+    expected = target @ shared @ shared.T
+    expected /= np.linalg.norm(expected, axis=1, keepdims=True)
+    np.testing.assert_allclose(ssp.transform_target(target), expected, atol=1e-8)
+
+
+def test_rank_keeps_the_directions_of_largest_projected_variance():
+    target, source, shared = _hyperplanes()
+    ssp = SSP(rank=1).fit(source, y=target)
+    assert ssp.n_shared_ == 1
+    # The first shared coordinate has three times the scale of the last one.
+    assert abs(ssp.shared_basis_[:, 0] @ shared[:, 0]) > 0.99
+
+
+def test_rank_larger_than_the_shared_space_is_an_error():
+    target, source, _ = _hyperplanes()
+    with pytest.raises(ValueError, match=r"rank=4 but only 3 direction\(s\) are shared"):
+        SSP(rank=4).fit(source, y=target)
+
+
+def test_disjoint_subspaces_name_the_threshold_to_relax():
+    rng = np.random.default_rng(0)
+    target = np.hstack([rng.normal(size=(50, 3)), np.zeros((50, 3))])
+    source = np.hstack([np.zeros((50, 3)), rng.normal(size=(50, 3))])
+    with pytest.raises(ValueError, match="Relax eps .* or raise variance"):
+        SSP().fit(source, y=target)
+
+
+def test_alpha_zero_is_the_identity_up_to_normalisation():
+    target, source, _ = _hyperplanes()
+    ssp = SSP(alpha=0.0).fit(source, y=target)
+    expected = source / np.linalg.norm(source, axis=1, keepdims=True)
+    np.testing.assert_allclose(ssp.transform(source), expected, atol=1e-12)
+
+
+def test_centre_projects_rows_minus_their_own_mean():
+    target, source, shared = _hyperplanes()
+    target = target + 3.0 * shared[:, 0]
+    source = source - 2.0 * shared[:, 1]
+    ssp = SSP(centre=True, normalize=False).fit(source, y=target)
+    assert ssp.n_shared_ == 3
+    expected = (source - source.mean(axis=0)) @ shared @ shared.T
+    expected /= np.linalg.norm(expected, axis=1, keepdims=True)
+    np.testing.assert_allclose(ssp.transform(source), expected, atol=1e-8)
+
+
+def test_rotating_both_modalities_rotates_the_output():
+    target, source, _ = _hyperplanes()
+    rotation = ortho_group.rvs(target.shape[1], random_state=3)
+    plain = SSP().fit(source, y=target)
+    rotated = SSP().fit(source @ rotation, y=target @ rotation)
+    np.testing.assert_allclose(
+        rotated.transform(source @ rotation), plain.transform(source) @ rotation, atol=1e-8
+    )
+
+
+def test_target_row_order_and_stacked_mode_do_not_matter():
+    target, source, _ = _hyperplanes()
+    reference = SSP().fit(source, y=target).transform(source)
+    shuffled = SSP().fit(source, y=target[::-1]).transform(source)
+    stacked = np.vstack([source, target])
+    domain = np.r_[np.ones(len(source)), -np.ones(len(target))]
+    from_stacked = SSP().fit(stacked, sample_domain=domain).transform(source)
+    np.testing.assert_allclose(shuffled, reference, atol=1e-10)
+    np.testing.assert_allclose(from_stacked, reference, atol=1e-10)
+
+
+def test_float32_pandas_and_pickle():
+    target, source, _ = _hyperplanes()
+    source32, target32 = source.astype(np.float32), target.astype(np.float32)
+    ssp = SSP().fit(source32, y=target32)
+    assert ssp.transform(source32).dtype == np.float32
+    assert ssp.transform_target(target32).dtype == np.float32
+    np.testing.assert_array_equal(ssp.fit_transform(source32, target32), ssp.transform(source32))
+
+    names = [f"f{j}" for j in range(source.shape[1])]
+    frame = pd.DataFrame(source, columns=names)
+    out = SSP().set_output(transform="pandas").fit(frame, y=target).transform(frame)
+    assert list(out.columns) == names
+
+    restored = pickle.loads(pickle.dumps(ssp))
+    np.testing.assert_array_equal(restored.transform(source32), ssp.transform(source32))
+
+
+def test_real_clip_gap_angle_drops_after_projection():
+    target, source = load_real("clip")
+    half = len(target) // 2
+    ssp = SSP(variance=0.999, eps=1e-2).fit(source[:half], y=target[:half])
+    held_target, held_source = target[half:], source[half:]
+    before = _gap_angle(held_target, held_source)
+    after = _gap_angle(ssp.transform_target(held_target), ssp.transform(held_source))
+    assert before > 60.0
+    assert after < before / 2
+    pair_cosine = np.mean(np.sum(ssp.transform_target(held_target) * ssp.transform(held_source), 1))
+    assert pair_cosine > np.mean(np.sum(held_target * held_source, 1)) + 0.2
