@@ -1,6 +1,6 @@
 """Measure and close the modality gap of contrastive embeddings."""
 
-from .aligners import C3, CentroidShift, MomentMatch, RandomTargetReplacement, ReAlign
+from .aligners import C3, CentroidShift, MomentMatch, RandomTargetReplacement, ReAlign, SSP
 
 __all__ = [
     "C3",
@@ -8,6 +8,7 @@ __all__ = [
     "MomentMatch",
     "RandomTargetReplacement",
     "ReAlign",
+    "SSP",
 ]
 
 __version__ = "0.1.0.dev0"

@@ -4,5 +4,6 @@ from ._c3 import C3
 from ._centroid import CentroidShift
 from ._moment import MomentMatch, RandomTargetReplacement
 from ._realign import ReAlign
+from ._ssp import SSP
 
-__all__ = ["C3", "CentroidShift", "MomentMatch", "RandomTargetReplacement", "ReAlign"]
+__all__ = ["C3", "CentroidShift", "MomentMatch", "RandomTargetReplacement", "ReAlign", "SSP"]
