@@ -78,28 +78,30 @@ class BaseAligner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         return self
 
     def _split_fit_data(self, X, y, sample_domain):
+        X = validate_data(self, X, reset=True, **_check_params())
         if sample_domain is None:
             if y is None:
-                raise ValueError(f"{type(self).__name__}.fit needs a target sample: {_FIT_HELP}.")
-            if np.ndim(y) != 2:
+                raise ValueError(
+                    f"{type(self).__name__} requires y to be passed, but the target y is None: "
+                    f"{_FIT_HELP}."
+                )
+            if _ndim(y) != 2:
                 raise ValueError(
                     f"y must be a 2-D array of target-modality embeddings, got a "
-                    f"{np.ndim(y)}-D array: {_FIT_HELP}."
+                    f"{_ndim(y)}-D array: {_FIT_HELP}."
                 )
-            source = validate_data(self, X, reset=True, **_check_params())
             target = check_embeddings(y, name="y")
-            check_same_features(source.shape[1], target, name="The target sample y")
-            return source, target
+            check_same_features(X.shape[1], target, name="The target sample y")
+            return X, target
 
-        if y is not None and np.ndim(y) == 2:
+        if y is not None and _ndim(y) == 2:
             raise ValueError(
                 "Pass the target sample either as y or inside X with sample_domain, not both."
             )
-        stacked = validate_data(self, X, reset=True, **_check_params())
         domain = column_or_1d(sample_domain)
-        if domain.shape[0] != stacked.shape[0]:
+        if domain.shape[0] != X.shape[0]:
             raise ValueError(
-                f"sample_domain has {domain.shape[0]} entries but X has {stacked.shape[0]} rows."
+                f"sample_domain has {domain.shape[0]} entries but X has {X.shape[0]} rows."
             )
         if not np.issubdtype(domain.dtype, np.number):
             raise TypeError(f"sample_domain must be numeric, got dtype {domain.dtype}.")
@@ -109,7 +111,7 @@ class BaseAligner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
                 raise ValueError(
                     f"sample_domain marks {count} {label} row(s); each modality needs at least 2."
                 )
-        return stacked[~is_target], stacked[is_target]
+        return X[~is_target], X[is_target]
 
     def _fit(self, source, target):
         raise NotImplementedError
@@ -227,6 +229,10 @@ class BaseAligner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         tags.target_tags.required = True
         return tags
+
+
+def _ndim(array):
+    return np.asarray(array).ndim
 
 
 def _check_params(min_samples=2):
