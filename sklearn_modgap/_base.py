@@ -232,7 +232,7 @@ class BaseAligner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
 
 
 def _ndim(array):
-    return np.asarray(array).ndim
+    return array.ndim if hasattr(array, "ndim") else np.asarray(array).ndim
 
 
 def _check_params(min_samples=2):

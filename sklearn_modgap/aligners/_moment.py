@@ -7,7 +7,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from .._base import BaseAligner
-from .._validation import block_slices
+from .._validation import block_slices, checked_row_norms
 
 
 class MomentMatch(BaseAligner):
@@ -207,6 +207,10 @@ class RandomTargetReplacement(BaseAligner):
         self.random_state = random_state
 
     def _fit(self, source, target):
+        # The source rows are never used, but rows that other aligners would
+        # refuse are refused here too.
+        if self.normalize:
+            checked_row_norms(source, name="X")
         self.target_rows_ = self._prepare(target, "y").copy()
 
     def _source_map(self):

@@ -84,7 +84,8 @@ class ReAlign(BaseAligner):
         self.target_mean_, target_sq = self._moments(target, "y")
         self.source_trace_ = float(source_sq - self.source_mean_ @ self.source_mean_)
         self.target_trace_ = float(target_sq - self.target_mean_ @ self.target_mean_)
-        if self.source_trace_ <= 0:
+        # Identical rows leave only round-off in the variance.
+        if self.source_trace_ <= 1e-12 * source_sq:
             raise ValueError(
                 "The source fit rows have zero total variance (all rows identical after "
                 "normalization); the trace step of ReAlign is undefined."
