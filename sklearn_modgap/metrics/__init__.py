@@ -4,7 +4,7 @@ Every function takes embeddings as rows and L2-normalises them first.
 Argument order follows scikit-learn's ``metric(reference, produced)``:
 ``(target, substitutes)`` for where the substitutes land,
 ``(source, substitutes)`` for what the map keeps, and ``(target, source)``
-for paired geometry diagnostics of the two modalities.
+for diagnostics of the two modalities.
 """
 
 from ._alignment import (
@@ -15,12 +15,52 @@ from ._alignment import (
     neighborhood_consistency,
     relative_geometry_consistency,
 )
+from ._gaps import (
+    centroid_gap,
+    distribution_gap,
+    effective_rank,
+    fusion_index,
+    gap_angle,
+    principal_angles,
+    raw_gap,
+    true_pair_cosine,
+)
+from ._geometry import (
+    centroid_displacement,
+    covariance_discrepancy,
+    cumulative_energy,
+    effective_dimension,
+    paired_distance,
+    residual_anisotropy,
+    residual_coverage,
+    residual_ratio,
+    spectral_correlation,
+    subspace_overlap,
+)
 
 __all__ = [
     "alignment_balance",
     "centroid_discrepancy",
+    "centroid_displacement",
+    "centroid_gap",
+    "covariance_discrepancy",
+    "cumulative_energy",
+    "distribution_gap",
+    "effective_dimension",
+    "effective_rank",
+    "fusion_index",
+    "gap_angle",
     "instance_consistency",
     "modality_mixing",
     "neighborhood_consistency",
+    "paired_distance",
+    "principal_angles",
+    "raw_gap",
     "relative_geometry_consistency",
+    "residual_anisotropy",
+    "residual_coverage",
+    "residual_ratio",
+    "spectral_correlation",
+    "subspace_overlap",
+    "true_pair_cosine",
 ]

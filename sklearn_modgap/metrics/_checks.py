@@ -40,3 +40,19 @@ def prepare_two(A, B, *, names, paired=False, min_samples=1):
 def common_dtype(*arrays):
     """The float dtype in which to compare ``arrays`` without losing precision."""
     return np.result_type(*arrays)
+
+
+def check_subspace_size(q, A, B, *, names):
+    """Resolve ``q`` (None -> ``min(128, n_features)``) and refuse one the data cannot support."""
+    n_features = A.shape[1]
+    if q is None:
+        q = min(128, n_features)
+    if q > n_features:
+        raise ValueError(f"q={q} is larger than the number of features {n_features}.")
+    for rows, name in ((A.shape[0], names[0]), (B.shape[0], names[1])):
+        if q > rows - 1:
+            raise ValueError(
+                f"q={q} needs at least {q + 1} rows of {name}: the covariance of its "
+                f"{rows} rows has rank at most {rows - 1}."
+            )
+    return q
