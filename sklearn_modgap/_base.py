@@ -10,6 +10,7 @@ default ``score``.
 """
 
 from numbers import Real
+from typing import Callable, NamedTuple
 
 import numpy as np
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin, _fit_context
@@ -33,13 +34,39 @@ _FIT_HELP = (
 )
 
 
+class SpanMap(NamedTuple):
+    """A map whose output stays in the span of the input row and a few fixed vectors.
+
+    ``T(u) = a(u) * u + C(u) @ directions`` where the per-row scalars ``a`` and
+    ``C`` depend on ``u`` only through ``|u|^2`` and ``u @ directions.T``.
+    Such a map (CentroidShift, ReAlign) is applied with matrix-vector products
+    over blocks that stay in cache and one write of the output, without
+    materialising ``u`` or ``T(u)``.
+
+    Attributes
+    ----------
+    directions : ndarray of shape (n_directions, n_features)
+        The fixed vectors, float64.
+    coefficients : callable
+        ``coefficients(sq_norms, dots) -> (a, C)`` with ``sq_norms`` of shape
+        ``(n_rows,)`` and ``dots`` of shape ``(n_rows, n_directions)``, both of
+        the prepared rows ``u``; ``a`` has shape ``(n_rows,)`` and ``C`` shape
+        ``(n_rows, n_directions)``.
+    """
+
+    directions: np.ndarray
+    coefficients: Callable
+
+
 class BaseAligner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     """Base class of the aligners: see the package's design contract.
 
     Subclasses implement ``_fit(source, target)`` on validated arrays and
     ``_source_map()`` (and, where the target side is not the identity,
     ``_target_map()``), each returning a function from a block of prepared
-    rows to the method's output *before* its final normalisation.  The base
+    rows to the method's output *before* its final normalisation, or a
+    :class:`SpanMap` when that output stays in the span of the row and a few
+    fixed vectors.  The base
     class applies ``T_alpha(y) = Norm((1 - alpha) * y + alpha * T(y))`` block by
     block, so memory beyond the output stays at one block whatever ``n``.
     """
@@ -121,14 +148,29 @@ class BaseAligner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         """Rows as the method sees them: L2-normalised when ``normalize``."""
         return normalize_rows(block, name=name) if self.normalize else block
 
+    def _row_scales(self, block, name):
+        """Squared norms of the raw rows (float64) and the factor that prepares them."""
+        sq_norms = np.einsum("ij,ij->i", block, block).astype(np.float64)
+        if not self.normalize:
+            return sq_norms, np.ones_like(sq_norms)
+        if np.any(sq_norms == 0):
+            checked_row_norms(block, name=name)
+        return sq_norms, 1.0 / np.sqrt(sq_norms)
+
     def _moments(self, A, name):
-        """Mean (float64) and mean squared norm of prepared rows, in one streaming pass."""
+        """Mean (float64) and mean squared norm of prepared rows, in one streaming pass.
+
+        Each block contributes ``block.T @ (1 / norms)``: a matrix-vector
+        product in the block's dtype, accumulated across blocks in float64,
+        so the normalised rows are never materialised.
+        """
         total = np.zeros(A.shape[1])
         sq_norm = 0.0
         for rows in block_slices(*A.shape, A.itemsize):
-            block = self._prepare(A[rows], name)
-            total += block.sum(axis=0, dtype=np.float64)
-            sq_norm += np.einsum("ij,ij->", block, block, dtype=np.float64)
+            block = A[rows]
+            sq_norms, scales = self._row_scales(block, name)
+            total += block.T @ scales.astype(block.dtype)
+            sq_norm += float(np.sum(sq_norms * scales**2))
         return total / A.shape[0], sq_norm / A.shape[0]
 
     # ------------------------------------------------------------ transform
@@ -177,6 +219,9 @@ class BaseAligner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         """Apply ``T_alpha`` block by block into one preallocated output."""
         out = np.empty_like(X)
         for rows in block_slices(*X.shape, X.itemsize):
+            if isinstance(step, SpanMap):
+                self._map_span_block(X[rows], step, out[rows], name)
+                continue
             block = self._prepare(X[rows], name)
             if step is None:
                 out[rows] = block
@@ -186,6 +231,26 @@ class BaseAligner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
                 moved = (1.0 - self.alpha) * block + self.alpha * moved
             out[rows] = moved / checked_row_norms(moved, name="The aligned rows")[:, None]
         return out
+
+    def _map_span_block(self, block, span, out, name):
+        sq_norms, scales = self._row_scales(block, name)
+        dtype = block.dtype
+        dots = (block @ span.directions.T.astype(dtype)).astype(np.float64) * scales[:, None]
+        row_weight, direction_weights = span.coefficients(sq_norms * scales**2, dots)
+        # T_alpha(u) = (1 - alpha) u + alpha T(u), still a row weight and direction weights.
+        row_weight = (1.0 - self.alpha) + self.alpha * row_weight
+        direction_weights = self.alpha * direction_weights
+        gram = span.directions @ span.directions.T
+        out_sq_norms = (
+            row_weight**2 * sq_norms * scales**2
+            + 2.0 * row_weight * np.einsum("ik,ik->i", direction_weights, dots)
+            + np.einsum("ik,kl,il->i", direction_weights, gram, direction_weights)
+        )
+        if np.any(out_sq_norms <= 0):
+            raise ValueError("The aligned rows have zero norm and cannot be normalized.")
+        inverse_norms = 1.0 / np.sqrt(out_sq_norms)
+        np.multiply(block, (row_weight * scales * inverse_norms).astype(dtype)[:, None], out=out)
+        out += (direction_weights * inverse_norms[:, None]).astype(dtype) @ span.directions.astype(dtype)
 
     # ---------------------------------------------------------------- score
     def score(self, X, y):

@@ -2,9 +2,10 @@
 
 from numbers import Real
 
+import numpy as np
 from sklearn.utils._param_validation import Interval
 
-from .._base import BaseAligner
+from .._base import BaseAligner, SpanMap
 
 
 class CentroidShift(BaseAligner):
@@ -71,5 +72,6 @@ class CentroidShift(BaseAligner):
         self.target_mean_, _ = self._moments(target, "y")
 
     def _source_map(self):
+        # T(u) = u - Delta: row weight 1, weight -1 on the single direction Delta.
         gap = self.source_mean_ - self.target_mean_
-        return lambda block: block - gap.astype(block.dtype, copy=False)
+        return SpanMap(gap[None, :], lambda sq_norms, dots: (1.0, -np.ones_like(dots)))

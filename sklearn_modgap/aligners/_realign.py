@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from .._base import BaseAligner
-from .._validation import block_slices, normalize_rows
+from .._base import BaseAligner, SpanMap
+from .._validation import block_slices
 
 
 class ReAlign(BaseAligner):
@@ -91,20 +91,40 @@ class ReAlign(BaseAligner):
                 "normalization); the trace step of ReAlign is undefined."
             )
         self.trace_scale_ = float(np.sqrt(max(self.target_trace_, 0.0) / self.source_trace_))
+        # mu_hat = mean of x_hat = (s u + c) / m over the fit rows, with
+        # c = mu_x - s mu_y and m = |s u + c|: two matrix-vector products per block.
+        offset = self._trace_offset()
         total = np.zeros(source.shape[1])
+        inverse_norm_sum = 0.0
         for rows in block_slices(*source.shape, source.itemsize):
-            total += self._trace_aligned(self._prepare(source[rows], "X")).sum(axis=0, dtype=np.float64)
-        self.calibration_mean_ = total / source.shape[0]
+            block = source[rows]
+            sq_norms, scales = self._row_scales(block, "X")
+            dots = (block @ offset.astype(block.dtype)).astype(np.float64) * scales
+            inverse_norms = 1.0 / self._trace_aligned_norms(sq_norms * scales**2, dots)
+            total += block.T @ (self.trace_scale_ * scales * inverse_norms).astype(block.dtype)
+            inverse_norm_sum += inverse_norms.sum()
+        self.calibration_mean_ = (total + inverse_norm_sum * offset) / source.shape[0]
 
-    def _trace_aligned(self, block):
-        # Steps 1-2: anchor on the source mean, match total variance, move to the target mean.
-        dtype = block.dtype
-        moved = self.trace_scale_ * (block - self.source_mean_.astype(dtype)) + self.target_mean_.astype(
-            dtype
-        )
-        return normalize_rows(moved, name="The trace-aligned rows")
+    def _trace_offset(self):
+        # Steps 1-2 as s * u + c: anchor on mu_y, scale by s, move to mu_x.
+        return self.target_mean_ - self.trace_scale_ * self.source_mean_
+
+    def _trace_aligned_norms(self, sq_norms, offset_dots):
+        offset = self._trace_offset()
+        sq = self.trace_scale_**2 * sq_norms + 2 * self.trace_scale_ * offset_dots + offset @ offset
+        if np.any(sq <= 0):
+            raise ValueError("A trace-aligned row has zero norm and cannot be normalized.")
+        return np.sqrt(sq)
 
     def _source_map(self):
-        # Step 3: centroid alignment with the stored fit-time mu_hat.
-        offset = self.target_mean_ - self.calibration_mean_
-        return lambda block: self._trace_aligned(block) + offset.astype(block.dtype)
+        # Step 3: z = x_hat - mu_hat + mu_x = (s u + c) / m + e, in the span of u, c and e.
+        offset = self._trace_offset()
+        calibration = self.target_mean_ - self.calibration_mean_
+
+        def coefficients(sq_norms, dots):
+            inverse_norms = 1.0 / self._trace_aligned_norms(sq_norms, dots[:, 0])
+            return self.trace_scale_ * inverse_norms, np.column_stack(
+                [inverse_norms, np.ones_like(inverse_norms)]
+            )
+
+        return SpanMap(np.vstack([offset, calibration]), coefficients)
