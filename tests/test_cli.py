@@ -1,0 +1,176 @@
+"""Tests of the ``modgap`` command line, in process and as a subprocess."""
+
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import sklearn_modgap
+from sklearn_modgap.cli import available_aligners, main
+from sklearn_modgap.datasets import make_modality_gap
+
+SMALL = ["--n-pairs", "120", "--n-features", "16", "--k", "5", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def pair_files(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("pairs")
+    target, source = make_modality_gap(80, 16, random_state=1)
+    np.save(folder / "pairs.npy", np.stack([target, source]))
+    np.save(folder / "source.npy", source)
+    np.save(folder / "target.npy", target)
+    np.save(folder / "target_wide.npy", np.ones((80, 24), dtype=np.float32))
+    (folder / "corrupt.npy").write_bytes(b"\x93NUMPY garbage that is not a header")
+    return folder
+
+
+def _table(text):
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    header = lines[0].split()
+    rows = {}
+    for line in lines[2:]:
+        name, *values = line.split()
+        rows[name] = dict(zip(header, map(float, values)))
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def test_aligner_list_follows_the_package_exports():
+    aligners = available_aligners()
+    assert next(iter(aligners)) == "identity"
+    assert aligners["identity"].get_params()["alpha"] == 0.0
+    exported = {
+        name for name in sklearn_modgap.__all__
+        if isinstance(getattr(sklearn_modgap, name), type)
+    }
+    assert set(aligners) - {"identity"} == exported - {"ContrastiveAdapter"}
+    for name in ("CentroidShift", "ReAlign", "C3", "MomentMatch", "RandomTargetReplacement"):
+        assert name in aligners
+
+
+def test_compare_on_generated_data_prints_the_table(capsys):
+    status = main(["compare", *SMALL, "--aligners", "identity", "CentroidShift", "ReAlign"])
+    assert status == 0
+    out = capsys.readouterr().out
+    table = _table(out)
+    assert list(table.index) == ["identity", "CentroidShift", "ReAlign"]
+    for column in ("Delta_mu", "cos_tp", "Phi", "alignment_balance"):
+        assert column in table.columns
+    assert table.loc["identity", "Phi"] == pytest.approx(1.0)
+    assert table.loc["CentroidShift", "Delta_mu"] < table.loc["identity", "Delta_mu"] / 4
+
+
+def test_compare_metrics_option_and_case_insensitive_names(capsys):
+    assert main(["compare", *SMALL, "--aligners", "realign", "--metrics", "Phi", "Delta_mu"]) == 0
+    table = _table(capsys.readouterr().out)
+    assert list(table.index) == ["ReAlign"]
+    assert list(table.columns[:2]) == ["Phi", "Delta_mu"]
+
+
+def test_compare_reads_files_and_writes_substitutes(pair_files, tmp_path, capsys):
+    out = tmp_path / "out"
+    status = main([
+        "compare", "--source", str(pair_files / "source.npy"),
+        "--target", str(pair_files / "target.npy"), "--aligners", "identity", "ReAlign",
+        "--metrics", "Delta_mu", "Phi", "--test-size", "0.25", "--output", str(out), "--quiet",
+    ])
+    assert status == 0
+    test_index = np.load(out / "test_index.npy")
+    assert len(test_index) == 20
+    identity = np.load(out / "identity.npy")
+    source = np.load(pair_files / "source.npy")
+    np.testing.assert_allclose(identity, source[test_index], atol=1e-6)
+    assert np.load(out / "ReAlign.npy").shape == (20, 16)
+    saved = pd.read_csv(out / "report.csv", index_col="aligner")
+    assert list(saved.index) == ["identity", "ReAlign"]
+    capsys.readouterr()
+    # The same pairs from one (2, n, d) file give the same table.
+    main(["compare", "--pairs", str(pair_files / "pairs.npy"), "--aligners", "identity", "ReAlign",
+          "--metrics", "Delta_mu", "Phi", "--test-size", "0.25", "--output", str(tmp_path / "b"),
+          "--quiet"])
+    again = pd.read_csv(tmp_path / "b" / "report.csv", index_col="aligner")
+    pd.testing.assert_frame_equal(
+        saved[["Delta_mu", "Phi"]], again[["Delta_mu", "Phi"]], check_exact=False
+    )
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (["--pairs", "{dir}/absent.npy"], "no such file"),
+        (["--pairs", "{dir}/corrupt.npy"], "cannot read"),
+        (["--source", "{dir}/source.npy", "--target", "{dir}/target_wide.npy"], "features"),
+        (["--source", "{dir}/source.npy"], "go together"),
+        (["--pairs", "{dir}/pairs.npy", "--source", "{dir}/source.npy"], "either --pairs"),
+        (["--aligners", "NoSuchAligner"], "unknown aligner"),
+        (["--n-pairs", "3"], "fewer than 2"),
+    ],
+)
+def test_compare_bad_input_is_one_line_on_stderr(pair_files, capsys, arguments, message):
+    arguments = [a.format(dir=pair_files) for a in arguments]
+    assert main(["compare", *arguments, "--quiet"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.count("\n") == 1
+    assert captured.err.startswith("modgap: error: ")
+    assert message in captured.err
+
+
+def test_unknown_metric_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["compare", "--metrics", "nope"])
+    assert info.value.code == 2
+    assert "invalid choice" in capsys.readouterr().err
+
+
+def test_diagnose_prints_table_and_writes_figures(pair_files, tmp_path, capsys):
+    out = tmp_path / "figures"
+    status = main(["diagnose", "--pairs", str(pair_files / "pairs.npy"), "--q", "8",
+                   "--output", str(out), "--quiet"])
+    assert status == 0
+    printed = capsys.readouterr().out
+    for key in ("C_lambda", "O_q", "G_mu", "A_r", "cos_tp"):
+        assert key in printed
+    assert sorted(p.name for p in out.glob("*.png")) == [
+        "cosine_densities.png", "pca_pairs.png", "residual_spectrum.png",
+        "spectra.png", "subspace_overlap.png",
+    ]
+    saved = pd.read_csv(out / "diagnostics.csv", index_col=0)["value"]
+    assert saved["q_over_d"] == pytest.approx(0.5)
+
+
+def test_diagnose_missing_file(capsys, tmp_path):
+    assert main(["diagnose", "--pairs", str(tmp_path / "none.npy")]) == 1
+    assert capsys.readouterr().err.startswith("modgap: error: no such file")
+
+
+def _run(*command):
+    return subprocess.run(command, capture_output=True, text=True, timeout=300)
+
+
+def test_python_dash_m_runs_and_fails_cleanly(pair_files):
+    done = _run(sys.executable, "-m", "sklearn_modgap", "compare", "--pairs",
+                str(pair_files / "pairs.npy"), "--aligners", "identity", "CentroidShift",
+                "--k", "5")
+    assert done.returncode == 0, done.stderr
+    assert "CentroidShift" in done.stdout and "Delta_mu" in done.stdout
+    # The progress display goes to standard error, never into the table.
+    assert "%" not in done.stdout
+
+    failed = _run(sys.executable, "-m", "sklearn_modgap", "compare", "--source",
+                  str(pair_files / "source.npy"), "--target", str(pair_files / "target_wide.npy"))
+    assert failed.returncode == 1
+    assert "Traceback" not in failed.stderr
+    assert failed.stderr.strip().count("\n") == 0
+    assert "24 features" in failed.stderr
+
+
+def test_console_script_reports_a_corrupt_file(pair_files):
+    script = shutil.which("modgap")
+    assert script is not None, "the modgap console script is not installed"
+    done = _run(script, "compare", "--pairs", str(pair_files / "corrupt.npy"))
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert done.stderr.startswith("modgap: error: cannot read")
