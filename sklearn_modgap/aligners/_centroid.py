@@ -33,7 +33,7 @@ class CentroidShift(BaseAligner):
         ``mu_x``, the mean of the prepared target fit rows.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of the features, when ``X`` had string column names.
 
     See Also

@@ -50,7 +50,7 @@ class MomentMatch(BaseAligner):
         ``Sigma_y^{-1/2} Sigma_x^{1/2}``, acting on rows from the right.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of the features, when ``X`` had string column names.
 
     See Also
@@ -175,7 +175,7 @@ class RandomTargetReplacement(BaseAligner):
         The prepared target fit rows.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of the features, when ``X`` had string column names.
 
     See Also

@@ -52,7 +52,7 @@ class ReAlign(BaseAligner):
         ``mu_hat``, the mean of the trace-aligned fit source rows.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of the features, when ``X`` had string column names.
 
     See Also
