@@ -68,7 +68,7 @@ def _select_aligners(requested, random_state):
 
 
 def _build_parser():
-    from .report import GAP_REPORT_COLUMNS
+    from .report import DEFAULT_GAP_REPORT_METRICS, GAP_REPORT_COLUMNS
 
     parser = argparse.ArgumentParser(
         prog="modgap",
@@ -113,8 +113,10 @@ def _build_parser():
         help="aligners to compare (default: all, with an identity row)",
     )
     compare.add_argument(
-        "--metrics", nargs="+", metavar="NAME", choices=list(GAP_REPORT_COLUMNS),
-        help=f"columns to compute (default: all of {', '.join(GAP_REPORT_COLUMNS)})",
+        "--metrics", nargs="+", metavar="NAME", choices=["default", *GAP_REPORT_COLUMNS],
+        help=f"columns to compute, in order: 'default' ({', '.join(DEFAULT_GAP_REPORT_METRICS)}) "
+        f"and any of {', '.join(c for c in GAP_REPORT_COLUMNS if c not in DEFAULT_GAP_REPORT_METRICS)}; "
+        "e.g. --metrics default A_r",
     )
     compare.add_argument("--k", type=int, default=20, help="neighbourhood size (default 20)")
     compare.add_argument(

@@ -77,6 +77,31 @@ GAP_REPORT_COLUMNS = {
 
 DEFAULT_GAP_REPORT_METRICS = tuple(GAP_REPORT_COLUMNS)
 
+GAP_REPORT_COLUMNS.update(
+    {
+        "A_r": _Column(
+            lambda x, y, z, k, seed: _metrics.residual_anisotropy(x, z),
+            False,
+            "A_r(T): anisotropy of the residual x_i - z_i left by the alignment",
+        ),
+        "raw_gap": _Column(
+            lambda x, y, z, k, seed: _metrics.raw_gap(x, z),
+            False,
+            "mean 1 - cos(x_i, z_i)",
+        ),
+        "distribution_gap": _Column(
+            lambda x, y, z, k, seed: _metrics.distribution_gap(x, z),
+            False,
+            "mean 1 - cos(x_i - mu_x, z_i - mu_z)",
+        ),
+        "gap_angle": _Column(
+            lambda x, y, z, k, seed: _metrics.gap_angle(x, z),
+            False,
+            "angle between the centroids of targets and substitutes, in degrees",
+        ),
+    }
+)
+
 
 @validate_params(
     {
@@ -218,10 +243,13 @@ def gap_report(
     test_size : float, default=0.5
         Fraction of the pairs held out for the evaluation.
     metrics : list of str, default=None
-        Columns to compute, from ``GAP_REPORT_COLUMNS``: ``Delta_mu``
-        (centroid discrepancy), ``cos_tp`` (cosine of each substitute to its
-        true target), ``Phi``, ``Psi``, ``Omega_k``, ``M_k^Z``, ``M_k^X`` and
-        ``alignment_balance``.  ``None`` computes all of them.
+        Columns to compute, in order, from ``GAP_REPORT_COLUMNS``.  The
+        default set (``None``, or the name ``"default"`` inside the list) is
+        ``Delta_mu`` (centroid discrepancy), ``cos_tp`` (cosine of each
+        substitute to its true target), ``Phi``, ``Psi``, ``Omega_k``,
+        ``M_k^Z``, ``M_k^X`` and ``alignment_balance``; more are ``A_r``
+        (``A_r(T)``, anisotropy of ``x_i - z_i``), ``raw_gap``,
+        ``distribution_gap`` and ``gap_angle``.
     k : int, default=20
         Neighbourhood size of the k-NN measures.
     max_knn_pairs : int or None, default=5000
@@ -352,11 +380,14 @@ def gap_report(
 def _check_metric_names(names):
     if names is None:
         return list(DEFAULT_GAP_REPORT_METRICS)
-    names = list(names)
+    expanded = []
+    for name in names:
+        expanded.extend(DEFAULT_GAP_REPORT_METRICS if name == "default" else [name])
+    names = expanded
     unknown = [name for name in names if name not in GAP_REPORT_COLUMNS]
     if unknown:
         raise ValueError(
-            f"unknown metric(s) {unknown}; choose from {list(GAP_REPORT_COLUMNS)}."
+            f"unknown metric(s) {unknown}; choose from {['default', *GAP_REPORT_COLUMNS]}."
         )
     if not names:
         raise ValueError("metrics is empty: name at least one column.")

@@ -10,7 +10,13 @@ from sklearn.model_selection import GridSearchCV, train_test_split
 
 from sklearn_modgap import CentroidShift, RandomTargetReplacement, ReAlign
 from sklearn_modgap.datasets import make_modality_gap
-from sklearn_modgap.report import GAP_REPORT_COLUMNS, cv_report, diagnose, gap_report
+from sklearn_modgap.report import (
+    DEFAULT_GAP_REPORT_METRICS,
+    GAP_REPORT_COLUMNS,
+    cv_report,
+    diagnose,
+    gap_report,
+)
 
 CHEAP = ["Delta_mu", "cos_tp", "Phi", "Psi"]
 
@@ -74,10 +80,32 @@ def test_identity_row_matches_the_definitions(synthetic, tmp_path):
 def test_columns_order_and_timings(synthetic):
     target, source = synthetic
     report = gap_report({"shift": CentroidShift()}, source, target, k=5)
-    assert report.columns.tolist() == list(GAP_REPORT_COLUMNS) + ["fit_seconds", "transform_seconds"]
+    assert report.columns.tolist() == [
+        "Delta_mu", "cos_tp", "Phi", "Psi", "Omega_k", "M_k^Z", "M_k^X", "alignment_balance",
+        "fit_seconds", "transform_seconds",
+    ]
     assert report.index.name == "aligner"
     assert (report[["fit_seconds", "transform_seconds"]] >= 0).all().all()
     assert np.isfinite(report.to_numpy()).all()
+
+
+def test_extra_columns_after_the_default_set(synthetic, tmp_path):
+    target, source = synthetic
+    report = gap_report(
+        {"identity": CentroidShift(alpha=0.0)}, source, target,
+        metrics=["A_r", "default", "raw_gap", "gap_angle"], k=5, output_dir=tmp_path,
+    )
+    assert report.columns.tolist()[:-2] == ["A_r", *DEFAULT_GAP_REPORT_METRICS, "raw_gap", "gap_angle"]
+    assert set(report.columns[:-2]) <= set(GAP_REPORT_COLUMNS)
+    test_index = np.load(tmp_path / "test_index.npy")
+    x, y = _unit(target[test_index]), _unit(source[test_index])
+    residual = (x - x.mean(0)) - (y - y.mean(0))
+    eigenvalues = np.linalg.eigvalsh(residual.T @ residual / len(x))
+    row = report.loc["identity"]
+    assert row["A_r"] == pytest.approx(eigenvalues[-1] / eigenvalues.mean(), rel=1e-4)
+    assert row["raw_gap"] == pytest.approx(1.0 - row["cos_tp"], abs=1e-6)
+    cosine = x.mean(0) @ y.mean(0) / np.linalg.norm(x.mean(0)) / np.linalg.norm(y.mean(0))
+    assert row["gap_angle"] == pytest.approx(np.degrees(np.arccos(cosine)), abs=1e-3)
 
 
 def test_outputs_are_the_held_out_substitutes(synthetic, tmp_path):
