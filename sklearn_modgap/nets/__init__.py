@@ -25,3 +25,28 @@ def resolve_device(device):
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device={device!r} was requested but no CUDA device is available.")
     return str(resolved)
+
+
+_LAZY = {
+    "AdapterNet": "._adapter_net",
+    "PairBatches": "._adapter_net",
+    "InfoNCECriterion": "._adapter_net",
+    "CMACriterion": "._adapter_net",
+    "ATPCUCriterion": "._adapter_net",
+    "PairedHeads": "._heads",
+    "ResidualHead": "._heads",
+    "CompromiseCurriculum": "._callbacks",
+    "GapClosingSchedule": "._callbacks",
+}
+
+
+def __getattr__(name):
+    # The torch-backed pieces load on first access, keeping this package torch-free to import.
+    if name in _LAZY:
+        from importlib import import_module
+
+        return getattr(import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["resolve_device", *_LAZY]

@@ -1,0 +1,127 @@
+"""Training schedules of the adapter objectives, as skorch callbacks."""
+
+import torch
+from skorch.callbacks import Callback
+
+from ..losses import info_nce
+from ._adapter_net import batch_count
+
+
+def _total_steps(net, X):
+    return batch_count(len(X["source"]), net.batch_size) * net.max_epochs
+
+
+class CompromiseCurriculum(Callback):
+    """The three-phase curriculum of TPC-CMA, driving the criterion's ``alpha``.
+
+    1. *Anchor*: the first ``anchor_fraction`` of the steps train with
+       ``alpha = 0`` (plain InfoNCE), settling the contrastive geometry.
+    2. *Ramp*: over the next ``ramp_fraction`` of the steps ``alpha`` rises
+       towards ``alpha_target``.  The base rate at each step spreads what is
+       left of the ramp over the steps left (a catch-up rate: steps held back
+       earlier are made up later); a gate in ``[0, 1]`` scales it down while
+       the contrastive loss rises, read from a fast and a slow exponential
+       moving average of the InfoNCE of the batch:
+       ``gate = clip(1 - (fast / slow - 1) / tolerance, 0, 1)``.
+    3. *Stabilise*: the remaining steps train at ``alpha = alpha_target``.
+
+    The per-step ``alpha`` is recorded in the net's history as ``"alpha"``
+    (per batch and per epoch).
+
+    Parameters
+    ----------
+    alpha_target : float, default=0.1
+        Final alignment strength.
+    anchor_fraction : float, default=0.2
+        Share of the steps in phase 1.
+    ramp_fraction : float, default=0.5
+        Share of the steps in phase 2.
+    fast_decay : float, default=0.8
+        Decay of the fast moving average.
+    slow_decay : float, default=0.95
+        Decay of the slow moving average.
+    tolerance : float, default=0.05
+        Relative rise of the contrastive loss at which the ramp pauses.
+    """
+
+    def __init__(
+        self,
+        alpha_target=0.1,
+        anchor_fraction=0.2,
+        ramp_fraction=0.5,
+        fast_decay=0.8,
+        slow_decay=0.95,
+        tolerance=0.05,
+    ):
+        self.alpha_target = alpha_target
+        self.anchor_fraction = anchor_fraction
+        self.ramp_fraction = ramp_fraction
+        self.fast_decay = fast_decay
+        self.slow_decay = slow_decay
+        self.tolerance = tolerance
+
+    def on_train_begin(self, net, X=None, y=None, **kwargs):
+        total = _total_steps(net, X)
+        self.anchor_end_ = int(round(self.anchor_fraction * total))
+        self.ramp_end_ = self.anchor_end_ + int(round(self.ramp_fraction * total))
+        self.step_ = 0
+        self.alpha_ = 0.0
+        self.fast_ = self.slow_ = None
+
+    def on_batch_begin(self, net, batch=None, training=None, **kwargs):
+        if training:
+            net.criterion_.alpha = self.alpha_
+            net.history.record_batch("alpha", self.alpha_)
+
+    def on_batch_end(self, net, batch=None, training=None, y_pred=None, **kwargs):
+        if not training:
+            return
+        source_out, target_out = y_pred
+        with torch.no_grad():
+            contrastive = float(info_nce(target_out, source_out, net.criterion_.temperature))
+        if self.fast_ is None:
+            self.fast_ = self.slow_ = contrastive
+        self.fast_ = self.fast_decay * self.fast_ + (1 - self.fast_decay) * contrastive
+        self.slow_ = self.slow_decay * self.slow_ + (1 - self.slow_decay) * contrastive
+        self.step_ += 1
+        self.alpha_ = self._next_alpha()
+
+    def _next_alpha(self):
+        if self.step_ < self.anchor_end_:
+            return 0.0
+        if self.step_ >= self.ramp_end_:
+            return self.alpha_target
+        base_rate = (self.alpha_target - self.alpha_) / (self.ramp_end_ - self.step_)
+        rise = self.fast_ / max(self.slow_, 1e-12) - 1.0
+        gate = min(1.0, max(0.0, 1.0 - rise / self.tolerance))
+        return min(self.alpha_target, self.alpha_ + gate * base_rate)
+
+    def on_epoch_end(self, net, **kwargs):
+        net.history.record("alpha", self.alpha_)
+
+
+class GapClosingSchedule(Callback):
+    """The loss-weight schedules of the ATP + CU objective (Grassucci et al.).
+
+    With ``p`` the fraction of training done, the ATP scale is ``1`` for
+    ``p < 0.5`` then rises linearly to ``2`` at ``p = 1``; the CU scale is
+    ``1`` for ``p < 0.2``, decays linearly to ``0`` at ``p = 0.7`` and stays
+    there.  Both are written to the criterion before each training step and
+    recorded in the history as ``"atp_scale"`` and ``"cu_scale"``.
+    """
+
+    def on_train_begin(self, net, X=None, y=None, **kwargs):
+        self.total_ = max(1, _total_steps(net, X))
+        self.step_ = 0
+
+    def on_batch_begin(self, net, batch=None, training=None, **kwargs):
+        if not training:
+            return
+        progress = self.step_ / self.total_
+        atp_scale = 1.0 + max(0.0, progress - 0.5) / 0.5
+        cu_scale = min(1.0, max(0.0, 1.0 - (progress - 0.2) / 0.5))
+        net.criterion_.atp_scale = atp_scale
+        net.criterion_.cu_scale = cu_scale
+        net.history.record_batch("atp_scale", atp_scale)
+        net.history.record_batch("cu_scale", cu_scale)
+        self.step_ += 1
