@@ -1,10 +1,19 @@
 """Measure and close the modality gap of contrastive embeddings."""
 
-from .aligners import C3, CentroidShift, MomentMatch, RandomTargetReplacement, ReAlign, SSP
+from .aligners import (
+    C3,
+    CentroidShift,
+    ContrastiveAdapter,
+    MomentMatch,
+    RandomTargetReplacement,
+    ReAlign,
+    SSP,
+)
 
 __all__ = [
     "C3",
     "CentroidShift",
+    "ContrastiveAdapter",
     "MomentMatch",
     "RandomTargetReplacement",
     "ReAlign",

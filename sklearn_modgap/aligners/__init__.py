@@ -1,9 +1,18 @@
 """The closed-form aligners, one module per method."""
 
+from ._adapter import ContrastiveAdapter
 from ._c3 import C3
 from ._centroid import CentroidShift
 from ._moment import MomentMatch, RandomTargetReplacement
 from ._realign import ReAlign
 from ._ssp import SSP
 
-__all__ = ["C3", "CentroidShift", "MomentMatch", "RandomTargetReplacement", "ReAlign", "SSP"]
+__all__ = [
+    "C3",
+    "CentroidShift",
+    "ContrastiveAdapter",
+    "MomentMatch",
+    "RandomTargetReplacement",
+    "ReAlign",
+    "SSP",
+]
