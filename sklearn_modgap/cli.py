@@ -10,9 +10,12 @@ its figures.  Without input files both use the built-in generator
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+from sklearn.exceptions import FitFailedWarning
 
 # Aligners that learn from the pairing itself cannot enter an unpaired comparison.
 _NEEDS_PAIRING = {"ContrastiveAdapter"}
@@ -164,18 +167,26 @@ def _compare(args):
             f"{len(aligners)} aligners",
             file=sys.stderr,
         )
-    report = gap_report(
-        aligners,
-        source,
-        target,
-        test_size=args.test_size,
-        metrics=args.metrics,
-        k=args.k,
-        max_knn_pairs=args.max_knn_pairs or None,
-        output_dir=args.output,
-        progress=not args.quiet,
-        random_state=args.random_state,
-    )
+    # One failing aligner must not stop the comparison: its row shows NaN and
+    # its error is reported on one line.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", FitFailedWarning)
+        report = gap_report(
+            aligners,
+            source,
+            target,
+            test_size=args.test_size,
+            metrics=args.metrics,
+            k=args.k,
+            max_knn_pairs=args.max_knn_pairs or None,
+            output_dir=args.output,
+            progress=not args.quiet,
+            error_score=np.nan,
+            random_state=args.random_state,
+        )
+    for warning in caught:
+        message = " ".join(str(warning.message).split())
+        print(f"modgap: warning: {message}", file=sys.stderr)
     _print_table(report)
 
 

@@ -3,6 +3,7 @@
 import re
 import sys
 import time
+import warnings
 from dataclasses import dataclass
 from numbers import Integral, Real
 from pathlib import Path
@@ -11,9 +12,10 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 from sklearn.base import clone
+from sklearn.exceptions import FitFailedWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, validate_params
+from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 from sklearn.utils.validation import check_is_fitted
 
 from . import metrics as _metrics
@@ -204,6 +206,7 @@ def diagnose(target, source, q=128):
         "max_knn_pairs": [Interval(Integral, 2, None, closed="left"), None],
         "output_dir": [str, Path, None],
         "progress": ["boolean"],
+        "error_score": [StrOptions({"raise"}), Real],
         "random_state": ["random_state"],
     },
     prefer_skip_nested_validation=True,
@@ -219,6 +222,7 @@ def gap_report(
     max_knn_pairs=5000,
     output_dir=None,
     progress=False,
+    error_score="raise",
     random_state=0,
 ):
     """Compare aligners on held-out pairs after fitting them without pairing.
@@ -263,6 +267,13 @@ def gap_report(
         numbers, increasing) and ``report.csv`` there.
     progress : bool, default=False
         Show a progress bar on standard error.
+    error_score : "raise" or float, default="raise"
+        What an aligner that fails to fit or transform, or a metric that
+        fails, gives: ``"raise"`` re-raises the error; a number (e.g.
+        ``np.nan``) fills that row or cell with it and emits a
+        :class:`~sklearn.exceptions.FitFailedWarning` naming the aligner, so
+        that one failing method does not stop the comparison (as
+        ``error_score`` of :func:`~sklearn.model_selection.cross_validate`).
     random_state : int, RandomState instance or None, default=0
         Seed of the split, of the shuffling of the training targets, of the
         k-NN sample and of ``Psi``'s pair sample.
@@ -333,48 +344,66 @@ def gap_report(
         np.save(output_dir / "test_index.npy", test_index)
 
     rows = {}
-    with _progress_bar(len(aligners) * (2 + len(names)), progress) as bar:
+    steps = 2 + len(names)
+    with _progress_bar(len(aligners) * steps, progress) as bar:
         for name, aligner in aligners.items():
-            bar.set_description(f"{name}: fit")
-            fitted = clone(aligner)
-            start = time.perf_counter()
-            fitted.fit(source_train, y=target_train)
-            fit_seconds = time.perf_counter() - start
-            bar.update()
+            row = dict.fromkeys([*names, "fit_seconds", "transform_seconds"], np.nan)
+            rows[name] = row
+            first_step = bar.n
+            try:
+                bar.set_description(f"{name}: fit")
+                fitted = clone(aligner)
+                start = time.perf_counter()
+                fitted.fit(source_train, y=target_train)
+                row["fit_seconds"] = time.perf_counter() - start
+                bar.update()
 
-            bar.set_description(f"{name}: transform")
-            start = time.perf_counter()
-            substitutes = np.asarray(fitted.transform(source_test))
-            targets = (
-                np.asarray(fitted.transform_target(target_test))
-                if hasattr(fitted, "transform_target")
-                else normalize_rows(target_test, name="target")
-            )
-            transform_seconds = time.perf_counter() - start
-            bar.update()
+                bar.set_description(f"{name}: transform")
+                start = time.perf_counter()
+                substitutes = np.asarray(fitted.transform(source_test))
+                targets = (
+                    np.asarray(fitted.transform_target(target_test))
+                    if hasattr(fitted, "transform_target")
+                    else normalize_rows(target_test, name="target")
+                )
+                row["transform_seconds"] = time.perf_counter() - start
+                bar.update()
+            except Exception as exc:
+                _handle_failure(error_score, exc, f"{name} failed; its row is {error_score}")
+                row.update(dict.fromkeys(names, float(error_score)))
+                bar.update(first_step + steps - bar.n)
+                continue
             if output_dir is not None:
                 np.save(output_dir / f"{_file_name(name)}.npy", substitutes)
 
-            row = {}
             for metric in names:
                 bar.set_description(f"{name}: {metric}")
                 column = GAP_REPORT_COLUMNS[metric]
                 picked = knn_rows if column.needs_neighbors else slice(None)
-                row[metric] = float(
-                    column.compute(
-                        targets[picked], source_test[picked], substitutes[picked], k, seed
+                try:
+                    row[metric] = float(
+                        column.compute(
+                            targets[picked], source_test[picked], substitutes[picked], k, seed
+                        )
                     )
-                )
+                except Exception as exc:
+                    _handle_failure(error_score, exc, f"{metric} of {name} failed; it is {error_score}")
+                    row[metric] = float(error_score)
                 bar.update()
-            row["fit_seconds"] = fit_seconds
-            row["transform_seconds"] = transform_seconds
-            rows[name] = row
 
     report = pd.DataFrame.from_dict(rows, orient="index")
     report.index.name = "aligner"
     if output_dir is not None:
         report.to_csv(output_dir / "report.csv")
     return report
+
+
+def _handle_failure(error_score, exc, what):
+    """Re-raise, or warn in one line and let the caller fill in ``error_score``."""
+    if isinstance(error_score, str):
+        raise exc
+    reason = " ".join(str(exc).split()) or type(exc).__name__
+    warnings.warn(f"{what}: {type(exc).__name__}: {reason}", FitFailedWarning, stacklevel=3)
 
 
 def _check_metric_names(names):

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 import sklearn_modgap
+from sklearn_modgap import CentroidShift, cli
 from sklearn_modgap.cli import available_aligners, main
 from sklearn_modgap.datasets import make_modality_gap
 
@@ -116,6 +117,27 @@ def test_compare_bad_input_is_one_line_on_stderr(pair_files, capsys, arguments, 
     assert captured.err.count("\n") == 1
     assert captured.err.startswith("modgap: error: ")
     assert message in captured.err
+
+
+class _Broken(CentroidShift):
+    def fit(self, X, y=None, *, sample_domain=None):
+        raise ValueError("no shared direction")
+
+
+def test_a_failing_aligner_leaves_a_nan_row_and_a_one_line_warning(capsys, monkeypatch):
+    monkeypatch.setattr(
+        cli, "available_aligners",
+        lambda random_state=0: {"identity": CentroidShift(alpha=0.0), "Broken": _Broken()},
+    )
+    assert main(["compare", *SMALL, "--metrics", "Delta_mu"]) == 0
+    captured = capsys.readouterr()
+    table = _table(captured.out)
+    assert np.isnan(table.loc["Broken", "Delta_mu"])
+    assert table.loc["identity", "Delta_mu"] > 0.5
+    warning_lines = [line for line in captured.err.splitlines() if "warning" in line]
+    assert warning_lines == [
+        "modgap: warning: Broken failed; its row is nan: ValueError: no shared direction"
+    ]
 
 
 def test_unknown_metric_is_a_usage_error(capsys):

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.exceptions import NotFittedError
+from sklearn.exceptions import FitFailedWarning, NotFittedError
 from sklearn.linear_model import Ridge
 from sklearn.model_selection import GridSearchCV, train_test_split
 
@@ -161,6 +161,34 @@ def test_real_clip_centroid_gap_closes_and_negative_control_scores_zero(clip_pai
     assert report.loc["RandomTargetReplacement", "Psi"] < 0.1
     assert report.loc["RandomTargetReplacement", "alignment_balance"] < 0.15
     assert report.loc["ReAlign", "alignment_balance"] > 0.3
+
+
+class _Failing(_Recorder):
+    def fit(self, X, y=None):
+        raise ValueError("cannot fit\nthis data")
+
+
+def test_a_failing_aligner_gives_a_nan_row_with_error_score(synthetic):
+    target, source = synthetic
+    aligners = {"broken": _Failing(), "shift": CentroidShift()}
+    with pytest.warns(FitFailedWarning, match="broken failed.*cannot fit this data"):
+        report = gap_report(aligners, source, target, metrics=CHEAP, error_score=np.nan)
+    assert report.loc["broken"].isna().all()
+    assert report.loc["shift"].notna().all()
+    with pytest.raises(ValueError, match="cannot fit"):
+        gap_report(aligners, source, target, metrics=CHEAP)
+
+
+def test_a_failing_metric_gives_a_nan_cell(synthetic):
+    target, source = synthetic
+    # 10 sampled pairs cannot have 20 neighbours: Omega_k fails, Phi does not.
+    with pytest.warns(FitFailedWarning, match="Omega_k of identity failed"):
+        report = gap_report(
+            {"identity": CentroidShift(alpha=0.0)}, source, target,
+            metrics=["Phi", "Omega_k"], k=20, max_knn_pairs=10, error_score=-1.0,
+        )
+    assert report.loc["identity", "Omega_k"] == -1.0
+    assert report.loc["identity", "Phi"] == pytest.approx(1.0)
 
 
 @pytest.mark.parametrize(
