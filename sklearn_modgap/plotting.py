@@ -254,10 +254,18 @@ def plot_tradeoff(report, *, preservation="Psi", ax=None):
         raise ValueError("report has no rows: nothing to draw.")
     mixing = (report["M_k^Z"].to_numpy(float) + report["M_k^X"].to_numpy(float)) / 2.0
     kept = report[preservation].to_numpy(float)
-    figure, (axes,) = _new_axes(ax)
+    figure, (axes,) = _new_axes(ax, figsize=(6.0, 4.5))
     axes.scatter(mixing, kept, color="tab:purple", zorder=3)
-    for name, x, y in zip(report.index, mixing, kept):
-        axes.annotate(str(name), (x, y), textcoords="offset points", xytext=(5, 4), fontsize=9)
+    for i, (name, x, y) in enumerate(zip(report.index, mixing, kept)):
+        # Aligners that land on (nearly) the same point get stacked labels;
+        # labels of points near the right edge go to their left.
+        stacked = np.sum((np.abs(mixing[:i] - x) < 0.04) & (np.abs(kept[:i] - y) < 0.04))
+        right_edge = x > 0.7
+        axes.annotate(
+            str(name), (x, y), textcoords="offset points", fontsize=9,
+            xytext=(-5 if right_edge else 5, 4 - 11 * stacked),
+            ha="right" if right_edge else "left",
+        )
     axes.set_xlabel("modality mixing $(M_k^Z + M_k^X)/2$")
     axes.set_ylabel(f"geometry preservation {_axis_symbol(preservation)}")
     axes.set_xlim(-0.05, max(1.1, float(np.nanmax(mixing)) + 0.1))
