@@ -201,5 +201,6 @@ def cu_loss(a, b, t=2.0):
         raise ValueError("cu_loss needs at least 2 pairs.")
     centroids = F.normalize(0.5 * (a + b), dim=1)
     first, second = torch.triu_indices(a.shape[0], a.shape[0], offset=1, device=a.device)
-    sq_distances = (centroids[first] - centroids[second]).pow(2).sum(dim=1)
+    # Unit centroids: ||c_i - c_j||^2 = 2 - 2 c_i.c_j, from one Gram matrix.
+    sq_distances = (2.0 - 2.0 * centroids @ centroids.T)[first, second]
     return torch.logsumexp(-t * sq_distances, dim=0) - math.log(sq_distances.shape[0])
