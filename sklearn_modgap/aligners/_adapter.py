@@ -6,7 +6,7 @@ import numpy as np
 from sklearn.base import _fit_context, clone
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import validate_data
 
 from .._base import BaseAligner, _check_params
 from .._validation import block_slices
@@ -249,7 +249,6 @@ class ContrastiveAdapter(BaseAligner):
         """Run a head over blocks of prepared rows; heads end with their own normalisation."""
         from ..nets._heads import apply_head
 
-        check_is_fitted(self)
         step.eval()
         out = np.empty_like(X)
         for rows in block_slices(*X.shape, X.itemsize):
