@@ -25,6 +25,7 @@ from ._validation import (
     check_same_features,
     checked_row_norms,
     normalize_rows,
+    single_threaded_blas,
 )
 
 _FIT_HELP = (
@@ -166,11 +167,12 @@ class BaseAligner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         """
         total = np.zeros(A.shape[1])
         sq_norm = 0.0
-        for rows in block_slices(*A.shape, A.itemsize):
-            block = A[rows]
-            sq_norms, scales = self._row_scales(block, name)
-            total += block.T @ scales.astype(block.dtype)
-            sq_norm += float(np.sum(sq_norms * scales**2))
+        with single_threaded_blas():
+            for rows in block_slices(*A.shape, A.itemsize):
+                block = A[rows]
+                sq_norms, scales = self._row_scales(block, name)
+                total += block.T @ scales.astype(block.dtype)
+                sq_norm += float(np.sum(sq_norms * scales**2))
         return total / A.shape[0], sq_norm / A.shape[0]
 
     # ------------------------------------------------------------ transform
@@ -218,18 +220,19 @@ class BaseAligner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     def _map_rows(self, X, step, name):
         """Apply ``T_alpha`` block by block into one preallocated output."""
         out = np.empty_like(X)
-        for rows in block_slices(*X.shape, X.itemsize):
-            if isinstance(step, SpanMap):
-                self._map_span_block(X[rows], step, out[rows], name)
-                continue
-            block = self._prepare(X[rows], name)
-            if step is None:
-                out[rows] = block
-                continue
-            moved = step(block)
-            if self.alpha != 1:
-                moved = (1.0 - self.alpha) * block + self.alpha * moved
-            out[rows] = moved / checked_row_norms(moved, name="The aligned rows")[:, None]
+        with single_threaded_blas():
+            for rows in block_slices(*X.shape, X.itemsize):
+                if isinstance(step, SpanMap):
+                    self._map_span_block(X[rows], step, out[rows], name)
+                    continue
+                block = self._prepare(X[rows], name)
+                if step is None:
+                    out[rows] = block
+                    continue
+                moved = step(block)
+                if self.alpha != 1:
+                    moved = (1.0 - self.alpha) * block + self.alpha * moved
+                out[rows] = moved / checked_row_norms(moved, name="The aligned rows")[:, None]
         return out
 
     def _map_span_block(self, block, span, out, name):

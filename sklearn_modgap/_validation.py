@@ -6,6 +6,7 @@ functions, so that bad input fails in one place with one kind of message.
 
 import numpy as np
 from sklearn.utils import check_array
+from threadpoolctl import threadpool_limits
 
 FLOAT_DTYPES = (np.float64, np.float32)
 
@@ -49,6 +50,17 @@ def block_slices(n_rows, n_features, itemsize=4):
     step = max(64, _BLOCK_BYTES // max(1, n_features * itemsize))
     for start in range(0, n_rows, step):
         yield slice(start, min(start + step, n_rows))
+
+
+def single_threaded_blas():
+    """Context in which BLAS runs on one thread, for loops over blocks.
+
+    The products inside a streaming loop are small (one block by a few
+    vectors) and memory-bound: splitting each over threads buys nothing and,
+    when another process holds a core, the threads' synchronisation made them
+    20-40 times slower in measurements on a shared 2-core machine.
+    """
+    return threadpool_limits(limits=1, user_api="blas")
 
 
 def checked_row_norms(X, *, name="X"):

@@ -3,7 +3,7 @@
 import numpy as np
 
 from .._base import BaseAligner, SpanMap
-from .._validation import block_slices
+from .._validation import block_slices, single_threaded_blas
 
 
 class ReAlign(BaseAligner):
@@ -96,13 +96,14 @@ class ReAlign(BaseAligner):
         offset = self._trace_offset()
         total = np.zeros(source.shape[1])
         inverse_norm_sum = 0.0
-        for rows in block_slices(*source.shape, source.itemsize):
-            block = source[rows]
-            sq_norms, scales = self._row_scales(block, "X")
-            dots = (block @ offset.astype(block.dtype)).astype(np.float64) * scales
-            inverse_norms = 1.0 / self._trace_aligned_norms(sq_norms * scales**2, dots)
-            total += block.T @ (self.trace_scale_ * scales * inverse_norms).astype(block.dtype)
-            inverse_norm_sum += inverse_norms.sum()
+        with single_threaded_blas():
+            for rows in block_slices(*source.shape, source.itemsize):
+                block = source[rows]
+                sq_norms, scales = self._row_scales(block, "X")
+                dots = (block @ offset.astype(block.dtype)).astype(np.float64) * scales
+                inverse_norms = 1.0 / self._trace_aligned_norms(sq_norms * scales**2, dots)
+                total += block.T @ (self.trace_scale_ * scales * inverse_norms).astype(block.dtype)
+                inverse_norm_sum += inverse_norms.sum()
         self.calibration_mean_ = (total + inverse_norm_sum * offset) / source.shape[0]
 
     def _trace_offset(self):
