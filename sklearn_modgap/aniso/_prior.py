@@ -1,0 +1,198 @@
+"""Stage I of AnisoAlign (Sec. 4.3): the target periodic prior.
+
+The phases of the target rows are perturbed by a wrapped Gaussian around
+drifted centres, and a phase score network ``s_phi(phi_tilde, t, log rho)``
+learns the score of that perturbation by denoising score matching (Eq. 6).
+"""
+
+import math
+
+import numpy as np
+import torch
+from skorch.dataset import unpack_data
+from torch import nn
+
+from ._training import SeededNet
+
+# Images 2*pi*n of the wrapped Gaussian kept in its score: with noise levels
+# up to pi the omitted terms weigh less than exp(-12).
+_WRAPS = 3
+
+
+class PhaseField:
+    """The circular statistics of stage I as tensors, and what is built from them.
+
+    Parameters
+    ----------
+    mean_phase, concentration : ndarray of shape (m,)
+        ``psi_bar_k`` and ``alpha_k``.
+    coupling, offset, graph : ndarray of shape (m, m)
+        ``M_kl``, ``delta_kl`` and the graph weights ``w_kl``.
+    device : str
+    """
+
+    def __init__(self, mean_phase, concentration, coupling, offset, graph, device):
+        def tensor(a):
+            return torch.as_tensor(np.asarray(a), dtype=torch.float32, device=device)
+
+        self.mean_phase = tensor(mean_phase)
+        self.concentration = tensor(concentration)
+        self.strength = tensor(np.asarray(graph) * np.asarray(coupling))
+        self.offset = tensor(offset)
+        self.edges = tensor(np.asarray(graph) > 0)
+        self.first_moment = torch.stack(
+            [self.concentration * torch.cos(self.mean_phase), self.concentration * torch.sin(self.mean_phase)]
+        )
+        pair = tensor(coupling) * self.edges
+        self.pair_moment = torch.stack([pair * torch.cos(self.offset), pair * torch.sin(self.offset)])
+
+    def drift(self, phase):
+        """Eq. 4: ``b_k = alpha_k sin(psi_bar_k - phi_k) + sum_l w_kl M_kl sin(phi_l - phi_k - delta_kl)``.
+
+        The first term pulls each block towards its mean phase as strongly as
+        the target concentrates there; the second pulls it towards the
+        relative phases the target keeps with its graph neighbours.
+        """
+        own = self.concentration * torch.sin(self.mean_phase - phase)
+        relative = phase[:, None, :] - phase[:, :, None] - self.offset
+        return own + (self.strength * torch.sin(relative)).sum(dim=-1)
+
+    def centre(self, phase, noise_level):
+        """Eq. 5: drifted centres ``phi + (1 - exp(-sigma_t^2 / 2)) b(phi)``.
+
+        The step grows with the noise level like a Langevin step of size
+        ``sigma_t^2 / 2`` but saturates at one, so large noise levels do not
+        overshoot the circle.
+        """
+        return phase + (1.0 - torch.exp(-noise_level**2 / 2)) * self.drift(phase)
+
+    def moment_mismatch(self, phase):
+        """Eq. 9 (L^Phi): squared distance of a batch's trigonometric moments to the target's.
+
+        Per block the first moment ``E[exp(i theta_k)]``, and on each edge of
+        the graph the relative moment ``E[exp(i (theta_l - theta_k))]``.
+        """
+        first = torch.stack([torch.cos(phase).mean(0), torch.sin(phase).mean(0)])
+        own = ((first - self.first_moment) ** 2).sum(0).mean()
+        relative = phase[:, None, :] - phase[:, :, None]
+        pair = torch.stack([torch.cos(relative).mean(0), torch.sin(relative).mean(0)])
+        n_edges = self.edges.sum().clamp(min=1)
+        coupled = ((((pair - self.pair_moment) ** 2).sum(0)) * self.edges).sum() / n_edges
+        return own + coupled
+
+
+def wrapped_gaussian_score(perturbed, centre, noise_level):
+    """``d/d phi_tilde log WN(phi_tilde; centre, sigma^2)``, the target of Eq. 6."""
+    delta = torch.remainder(perturbed - centre + math.pi, 2 * math.pi) - math.pi
+    shifts = 2 * math.pi * torch.arange(-_WRAPS, _WRAPS + 1, device=perturbed.device, dtype=perturbed.dtype)
+    images = delta[..., None] + shifts
+    variance = (noise_level**2)[..., None]
+    weights = torch.softmax(-(images**2) / (2 * variance), dim=-1)
+    return -(weights * images).sum(-1) / noise_level**2
+
+
+def noise_levels(uniform, sigma_min, sigma_max):
+    """Geometric schedule ``sigma_t = sigma_min (sigma_max / sigma_min)^t``."""
+    return sigma_min * (sigma_max / sigma_min) ** uniform
+
+
+def score_matching_loss(score_module, field, phase, log_radius, uniform, noise, sigma_min, sigma_max):
+    """Eq. 6 with ``lambda_t = 2 sigma_t^2``, for given draws of ``t`` and noise.
+
+    ``phi_tilde = centre_t(phi) + sigma_t * noise``; the loss is the weighted
+    squared error of the network's score against the wrapped-Gaussian score,
+    averaged over rows and blocks.
+    """
+    sigma = noise_levels(uniform, sigma_min, sigma_max)
+    centre = field.centre(phase, sigma)
+    perturbed = centre + sigma * noise
+    target = wrapped_gaussian_score(perturbed, centre, sigma)
+    predicted = score_module(perturbed, log_radius, sigma)
+    return (2 * sigma**2 * (predicted - target) ** 2).mean()
+
+
+class PhaseScoreModule(nn.Module):
+    """The phase score network ``s_phi(phi_tilde, t, log rho)``.
+
+    An MLP on ``[sin phi_tilde, cos phi_tilde, log rho, log sigma_t]`` whose
+    output is divided by ``sigma_t``, the scale of the score it estimates.
+
+    Parameters
+    ----------
+    n_blocks : int
+        ``m``, the number of polar blocks.
+    hidden_units : int, default=128
+    n_layers : int, default=2
+        Hidden layers.
+    """
+
+    def __init__(self, n_blocks=1, hidden_units=128, n_layers=2):
+        super().__init__()
+        layers, width = [], 3 * n_blocks + 1
+        for _ in range(n_layers):
+            layers += [nn.Linear(width, hidden_units), nn.SiLU()]
+            width = hidden_units
+        layers.append(nn.Linear(width, n_blocks))
+        self.body = nn.Sequential(*layers)
+
+    def forward(self, phase, log_radius, noise_level):
+        features = torch.cat(
+            [torch.sin(phase), torch.cos(phase), log_radius, torch.log(noise_level)], dim=1
+        )
+        return self.body(features) / noise_level
+
+
+class PhasePrior(SeededNet):
+    """skorch net that trains the phase score network of stage I.
+
+    ``fit(X)`` takes ``X = {"phase": theta, "log_radius": r}`` of target rows
+    (``r`` is the standardised ``log(rho + eps)``); the phase field of the
+    drift (``phase_field_``) and the noise schedule (``noise_range_``,
+    ``(sigma_min, sigma_max)``) are set by :class:`AnisoAlign` before
+    fitting.  Each step draws ``t ~ U(0, 1)`` and Gaussian noise per row and
+    minimises the denoising score-matching loss of Eq. 6.
+
+    Parameters
+    ----------
+    module : torch module class, default=PhaseScoreModule
+    lr : float, default=2e-3
+    max_epochs : int, default=40
+    batch_size : int, default=256
+    validation_fraction, patience, random_state
+        See ``SeededNet``: the held-out slice, early stopping, the seed.
+    **kwargs
+        Any other ``skorch.NeuralNet`` parameter, e.g. ``module__hidden_units``.
+    """
+
+    def __init__(
+        self,
+        module=PhaseScoreModule,
+        *,
+        criterion=nn.MSELoss,
+        optimizer=torch.optim.Adam,
+        lr=2e-3,
+        max_epochs=40,
+        batch_size=256,
+        verbose=0,
+        **kwargs,
+    ):
+        super().__init__(
+            module,
+            criterion=criterion,
+            optimizer=optimizer,
+            lr=lr,
+            max_epochs=max_epochs,
+            batch_size=batch_size,
+            verbose=verbose,
+            **kwargs,
+        )
+
+    def step_loss(self, batch, training):
+        Xi = self.to_device(unpack_data(batch)[0])
+        phase, log_radius = Xi["phase"], Xi["log_radius"]
+        uniform = self.rand((phase.shape[0], 1), training)
+        noise = self.randn(phase.shape, training)
+        loss = score_matching_loss(
+            self.module_, self.phase_field_, phase, log_radius, uniform, noise, *self.noise_range_
+        )
+        return loss, loss.detach()

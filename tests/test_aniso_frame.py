@@ -1,0 +1,193 @@
+"""The numpy parts of AnisoAlign: frame, polar blocks, circular statistics,
+phase graph and the global initialisation (Sec. 4.1-4.4.1)."""
+
+import numpy as np
+import pytest
+from scipy.stats import ks_2samp
+
+from sklearn_modgap.aniso import AnisoAlign
+from sklearn_modgap.aniso import _frame
+from sklearn_modgap.aniso._circular import circular_statistics, phase_graph
+
+
+def _anisotropic_pair(n=600, d=12, seed=0):
+    """Target and source clouds with different centroids and per-axis spreads."""
+    rng = np.random.default_rng(seed)
+    target = rng.normal(size=(n, d)) * np.linspace(1.0, 0.2, d) + 2.0 * np.eye(d)[0]
+    source = rng.normal(size=(n + 37, d)) * np.linspace(0.3, 0.6, d) ** 2 + 2.0 * np.eye(d)[1]
+    return target, source
+
+
+def test_polar_coordinates_reconstruct_exactly():
+    rng = np.random.default_rng(1)
+    coords = rng.normal(size=(50, 8))
+    radius, phase = _frame.to_polar(coords)
+    # Block k holds coordinates 2k and 2k + 1.
+    np.testing.assert_allclose(radius[:, 1], np.hypot(coords[:, 2], coords[:, 3]))
+    np.testing.assert_allclose(phase[:, 3], np.arctan2(coords[:, 7], coords[:, 6]))
+    np.testing.assert_allclose(_frame.from_polar(radius, phase), coords, atol=1e-12)
+
+
+def test_frame_is_orthonormal_and_splits_rows():
+    target, source = _anisotropic_pair()
+    aligner = AnisoAlign(rank=6, alpha=0.0, normalize=False).fit(source, y=target)
+    full = np.hstack([aligner.frame_, aligner.complement_])
+    assert full.shape == (12, 12)
+    np.testing.assert_allclose(full.T @ full, np.eye(12), atol=1e-10)
+    np.testing.assert_allclose(aligner.mixing_.T @ aligner.mixing_, np.eye(6), atol=1e-10)
+    # z = z_U + z_V, and z_U is rebuilt exactly from the polar blocks.
+    centred = source - aligner.source_mean_
+    z_u = centred @ aligner.frame_ @ aligner.frame_.T
+    z_v = centred @ aligner.complement_ @ aligner.complement_.T
+    np.testing.assert_allclose(z_u + z_v, centred, atol=1e-10)
+    radius, phase = _frame.to_polar(centred @ aligner.frame_)
+    np.testing.assert_allclose(_frame.from_polar(radius, phase) @ aligner.frame_.T, z_u, atol=1e-10)
+
+
+def test_frame_spans_top_eigenvectors_of_joint_matrix():
+    target, source = _anisotropic_pair()
+    aligner = AnisoAlign(rank=4, alpha=0.0, normalize=False).fit(source, y=target)
+    joint = np.cov(source.T, bias=True) + np.cov(target.T, bias=True)
+    _, vectors = np.linalg.eigh(joint)
+    top = vectors[:, -4:]
+    # Same subspace: the projectors agree.
+    np.testing.assert_allclose(aligner.frame_ @ aligner.frame_.T, top @ top.T, atol=1e-8)
+    # R diagonalises the target covariance inside U, by decreasing variance.
+    inside = aligner.frame_.T @ np.cov(target.T, bias=True) @ aligner.frame_
+    np.testing.assert_allclose(inside, np.diag(np.diag(inside)), atol=1e-10)
+    assert np.all(np.diff(np.diag(inside)) <= 0)
+
+
+def test_mixing_makes_blocks_basis_independent():
+    rng = np.random.default_rng(3)
+    d, r = 10, 6
+    cov = np.cov(rng.normal(size=(200, d)).T * np.arange(1, d + 1)[:, None])
+    dominant = np.linalg.qr(rng.normal(size=(d, r)))[0]
+    gap = rng.normal(size=d)
+    reference = dominant @ _frame.mixing_rotation(dominant, cov, gap)
+    order = rng.permutation(r)
+    signs = np.where(rng.random(r) < 0.5, -1.0, 1.0)
+    shuffled = dominant[:, order] * signs
+    np.testing.assert_allclose(shuffled @ _frame.mixing_rotation(shuffled, cov, gap), reference, atol=1e-10)
+    # Any other orthonormal basis of U gives the same frame too.
+    rotated = dominant @ np.linalg.qr(rng.normal(size=(r, r)))[0]
+    np.testing.assert_allclose(rotated @ _frame.mixing_rotation(rotated, cov, gap), reference, atol=1e-10)
+
+
+def test_fitted_output_does_not_depend_on_eigenvector_order_or_sign(monkeypatch):
+    target, source = _anisotropic_pair()
+    expected = AnisoAlign(rank=6, alpha=0.0).fit(source, y=target).transform(source)
+    original = _frame.joint_eigenbasis
+
+    def scrambled(*args):
+        values, vectors = original(*args)
+        vectors = vectors.copy()
+        vectors[:, :6] = vectors[:, [3, 0, 5, 1, 4, 2]] * np.array([-1, 1, -1, -1, 1, -1])
+        return values, vectors
+
+    monkeypatch.setattr(_frame, "joint_eigenbasis", scrambled)
+    moved = AnisoAlign(rank=6, alpha=0.0).fit(source, y=target).transform(source)
+    np.testing.assert_allclose(moved, expected, atol=1e-9)
+
+
+def test_supported_rank_counts_both_samples():
+    rng = np.random.default_rng(0)
+    source, target = rng.normal(size=(3, 20)), rng.normal(size=(4, 20))
+    source_cov, target_cov = np.cov(source.T, bias=True), np.cov(target.T, bias=True)
+    # (3 - 1) + (4 - 1) = 5 directions, rounded down to even.
+    assert _frame.supported_rank(source_cov, target_cov, 3, 4) == 4
+
+
+@pytest.mark.parametrize(
+    "rank, match",
+    [(5, "rank=5 is odd"), (6, "rank=6 exceeds what the data supports")],
+)
+def test_bad_rank_is_a_clear_error(rank, match):
+    rng = np.random.default_rng(0)
+    source, target = rng.normal(size=(3, 20)), rng.normal(size=(4, 20))
+    with pytest.raises(ValueError, match=match):
+        AnisoAlign(rank=rank, alpha=0.0).fit(source, y=target)
+
+
+def test_auto_rank_is_even_and_capped_by_the_data():
+    rng = np.random.default_rng(0)
+    # Isotropic data: half of the joint variance needs half of the supported rank.
+    source, target = rng.normal(size=(3000, 16)), rng.normal(size=(3000, 16))
+    assert AnisoAlign(alpha=0.0).fit(source, y=target).rank_ == 8
+    # Few rows: capped by what the data supports, (2 - 1) + (2 - 1) = 2.
+    assert AnisoAlign(alpha=0.0).fit(source[:2], y=target[:2]).rank_ == 2
+
+
+def test_circular_statistics_match_definitions():
+    rng = np.random.default_rng(0)
+    n = 20000
+    first = rng.vonmises(1.0, 2.0, size=n)
+    second = first + 0.7 + rng.normal(scale=0.01, size=n)
+    uniform = rng.uniform(-np.pi, np.pi, size=n)
+    mean_phase, concentration, coupling, offset = circular_statistics(np.column_stack([first, second, uniform]))
+    assert mean_phase[0] == pytest.approx(1.0, abs=0.02)
+    # Mean resultant length of a von Mises(kappa=2): I1(2) / I0(2) = 0.6978.
+    assert concentration[0] == pytest.approx(0.6978, abs=0.01)
+    assert concentration[2] < 0.03
+    assert coupling[0, 1] == pytest.approx(1.0, abs=1e-3)
+    assert offset[0, 1] == pytest.approx(0.7, abs=1e-3)
+    assert offset[1, 0] == pytest.approx(-0.7, abs=1e-3)
+    np.testing.assert_allclose(np.diag(coupling), 1.0)
+
+
+def test_phase_graph_is_block_adaptive_top_p():
+    coupling = np.array(
+        [
+            [1.0, 0.9, 0.1, 0.1],
+            [0.9, 1.0, 0.5, 0.5],
+            [0.1, 0.5, 1.0, 0.5],
+            [0.1, 0.5, 0.5, 1.0],
+        ]
+    )
+    weights = phase_graph(coupling, top_p=0.6, tau=0.1)
+    np.testing.assert_allclose(np.diag(weights), 0.0)
+    np.testing.assert_allclose(weights.sum(axis=1), 1.0)
+    # Block 0 has one dominant neighbour (softmax weight 0.9998 > 0.6)...
+    assert np.count_nonzero(weights[0]) == 1 and weights[0, 1] == pytest.approx(1.0)
+    # ...block 2 has three neighbours, two of them tied at softmax weight 0.496 each.
+    assert np.count_nonzero(weights[2]) == 2
+    np.testing.assert_allclose(weights[2, [1, 3]], 0.5)
+    full = phase_graph(coupling, top_p=1.0, tau=0.1)
+    assert np.count_nonzero(full) == 12
+
+
+def test_global_initialisation_matches_target_radii_on_held_out_rows():
+    rng = np.random.default_rng(0)
+    d, n = 8, 4000
+    target = rng.normal(size=(2 * n, d)) * np.array([2.0, 1.5, 1.0, 1.0, 0.5, 0.5, 0.3, 0.3])
+    source = rng.standard_t(4, size=(2 * n, d)) * 0.4 + 3.0
+    aligner = AnisoAlign(rank=4, alpha=0.0, normalize=False).fit(source[:n], y=target[:n])
+    held_source, held_target = source[n:], target[n:]
+    source_radius, _ = aligner._polar(held_source, aligner.source_mean_, "X")
+    mapped, _ = aligner._global_init(source_radius, aligner._complement(held_source, "X"))
+    target_radius, _ = aligner._polar(held_target, aligner.target_mean_, "y")
+    for k in range(2):
+        assert ks_2samp(source_radius[:, k], target_radius[:, k]).statistic > 0.3
+        assert ks_2samp(mapped[:, k], target_radius[:, k]).statistic < 0.05
+
+
+def test_global_initialisation_rescales_v_side_to_target_variance():
+    target, source = _anisotropic_pair()
+    aligner = AnisoAlign(rank=4, alpha=0.0, normalize=False, lambda_reg=0.0).fit(source, y=target)
+    _, scaled = aligner._global_init(
+        np.ones((len(source), 2)), aligner._complement(source, "X")
+    )
+    target_coords = (target - aligner.target_mean_) @ aligner.complement_
+    np.testing.assert_allclose(scaled.var(axis=0), target_coords.var(axis=0), rtol=1e-8)
+
+
+def test_radial_quantile_map_is_monotone_and_hits_target_quantiles():
+    levels = np.linspace(0, 1, _frame.N_RADIUS_QUANTILES)
+    source_q = np.column_stack([levels, 2 * levels])
+    target_q = np.column_stack([levels**2, levels + 1])
+    radius = np.array([[0.25, 0.5], [0.5, 1.0], [2.0, -1.0]])
+    mapped = _frame.radial_quantile_map(radius, source_q, target_q)
+    # F_y(0.25) = 0.25 -> F_x^-1(0.25) ~ 0.0625; F_y(1.0) = 0.5 in block 1 -> 1.5.
+    np.testing.assert_allclose(mapped[:2], [[0.0625, 1.25], [0.25, 1.5]], atol=1e-4)
+    # Outside the fit range, the extreme target quantiles.
+    np.testing.assert_allclose(mapped[2], [1.0, 1.0])
