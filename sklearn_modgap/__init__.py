@@ -9,8 +9,10 @@ from .aligners import (
     ReAlign,
     SSP,
 )
+from .aniso import AnisoAlign
 
 __all__ = [
+    "AnisoAlign",
     "C3",
     "CentroidShift",
     "ContrastiveAdapter",
