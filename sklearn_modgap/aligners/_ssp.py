@@ -142,9 +142,8 @@ class SSP(BaseAligner):
 
     References
     ----------
-    .. [1] C. Yi, D. Douady, X. Chen. "Decipher the Modality Gap in
-       Multimodal Contrastive Learning: From Convergent Representations to
-       Pairwise Alignment". 2025.
+    .. [1] Yi, Douady, Chen. "Decipher the Modality Gap in Multimodal
+       Contrastive Learning".
 
     Examples
     --------
