@@ -37,13 +37,17 @@ from ._geometry import (
     spectral_correlation,
     subspace_overlap,
 )
+from ._scorer import GapScorer
+from ._tasks import cross_modal_transfer, joint_clustering_scores, retrieval_recall
 
 __all__ = [
+    "GapScorer",
     "alignment_balance",
     "centroid_discrepancy",
     "centroid_displacement",
     "centroid_gap",
     "covariance_discrepancy",
+    "cross_modal_transfer",
     "cumulative_energy",
     "distribution_gap",
     "effective_dimension",
@@ -51,6 +55,7 @@ __all__ = [
     "fusion_index",
     "gap_angle",
     "instance_consistency",
+    "joint_clustering_scores",
     "modality_mixing",
     "neighborhood_consistency",
     "paired_distance",
@@ -60,6 +65,7 @@ __all__ = [
     "residual_anisotropy",
     "residual_coverage",
     "residual_ratio",
+    "retrieval_recall",
     "spectral_correlation",
     "subspace_overlap",
     "true_pair_cosine",

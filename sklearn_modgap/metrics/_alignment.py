@@ -15,7 +15,7 @@ from sklearn.exceptions import UndefinedMetricWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
-from .._validation import check_same_features
+from .._validation import check_same_features, single_threaded_blas
 from ._checks import common_dtype, prepare_rows, prepare_two
 from ._knn import check_k, self_neighbors
 
@@ -121,11 +121,12 @@ def _pair_indices(n_rows, n_pairs, random_state):
 
 def _pair_cosines(A, first, second):
     out = np.empty(first.shape[0])
-    for start in range(0, first.shape[0], _PAIR_BLOCK):
-        block = slice(start, start + _PAIR_BLOCK)
-        out[block] = np.einsum(
-            "ij,ij->i", A[first[block]], A[second[block]], dtype=np.float64
-        )
+    with single_threaded_blas():
+        for start in range(0, first.shape[0], _PAIR_BLOCK):
+            block = slice(start, start + _PAIR_BLOCK)
+            out[block] = np.einsum(
+                "ij,ij->i", A[first[block]], A[second[block]], dtype=np.float64
+            )
     return out
 
 

@@ -11,7 +11,7 @@ from numbers import Integral
 import numpy as np
 from sklearn.utils._param_validation import Interval, validate_params
 
-from .._validation import block_slices
+from .._validation import block_slices, single_threaded_blas
 from ._checks import check_subspace_size, prepare_rows, prepare_two
 from ._geometry import centroid_displacement, principal_bases
 
@@ -27,16 +27,17 @@ def _mean_pair_cosine(target, source, gap=None):
     mean_x = target.mean(axis=0, dtype=np.float64) if gap else 0.0
     mean_y = source.mean(axis=0, dtype=np.float64) if gap else 0.0
     total = 0.0
-    for rows in block_slices(*target.shape, target.itemsize):
-        x = target[rows].astype(np.float64) - mean_x
-        y = source[rows].astype(np.float64) - mean_y
-        norms = np.sqrt(np.einsum("ij,ij->i", x, x) * np.einsum("ij,ij->i", y, y))
-        if gap and np.any(norms == 0):
-            raise ValueError(
-                "distribution_gap is undefined: a row equals its modality's mean, "
-                "so its centred cosine has no direction."
-            )
-        total += np.sum(np.einsum("ij,ij->i", x, y) / norms)
+    with single_threaded_blas():
+        for rows in block_slices(*target.shape, target.itemsize):
+            x = target[rows].astype(np.float64) - mean_x
+            y = source[rows].astype(np.float64) - mean_y
+            norms = np.sqrt(np.einsum("ij,ij->i", x, x) * np.einsum("ij,ij->i", y, y))
+            if gap and np.any(norms == 0):
+                raise ValueError(
+                    "distribution_gap is undefined: a row equals its modality's mean, "
+                    "so its centred cosine has no direction."
+                )
+            total += np.sum(np.einsum("ij,ij->i", x, y) / norms)
     return total / target.shape[0]
 
 
@@ -285,9 +286,10 @@ def _effective_rank(A, center):
     """Roy & Vetterli's effective rank of the rows of ``A`` (already normalised)."""
     gram = np.zeros((A.shape[1], A.shape[1]))
     mean = A.mean(axis=0, dtype=np.float64) if center else np.zeros(A.shape[1])
-    for rows in block_slices(*A.shape, A.itemsize):
-        block = A[rows].astype(np.float64) - mean
-        gram += block.T @ block
+    with single_threaded_blas():
+        for rows in block_slices(*A.shape, A.itemsize):
+            block = A[rows].astype(np.float64) - mean
+            gram += block.T @ block
     singular = np.sqrt(np.clip(np.linalg.eigvalsh(gram), 0.0, None))
     total = singular.sum()
     if total == 0:

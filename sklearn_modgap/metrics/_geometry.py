@@ -13,7 +13,7 @@ from numbers import Integral
 import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
-from .._validation import block_slices
+from .._validation import block_slices, single_threaded_blas
 from ._checks import check_subspace_size, prepare_two
 
 _EPS = 1e-12
@@ -26,9 +26,10 @@ def mean_and_covariance(A):
     """Mean and population covariance of the rows of ``A``, in float64, in two streaming passes."""
     mean = A.mean(axis=0, dtype=np.float64)
     scatter = np.zeros((A.shape[1], A.shape[1]))
-    for rows in block_slices(*A.shape, A.itemsize):
-        block = A[rows].astype(np.float64) - mean
-        scatter += block.T @ block
+    with single_threaded_blas():
+        for rows in block_slices(*A.shape, A.itemsize):
+            block = A[rows].astype(np.float64) - mean
+            scatter += block.T @ block
     return mean, scatter / A.shape[0]
 
 
@@ -36,9 +37,10 @@ def residual_moments(target, source):
     """Mean gap ``mu_x - mu_y`` and residual covariance ``S_r = mean r r^T`` of paired rows."""
     gap = target.mean(axis=0, dtype=np.float64) - source.mean(axis=0, dtype=np.float64)
     scatter = np.zeros((target.shape[1], target.shape[1]))
-    for rows in block_slices(*target.shape, target.itemsize):
-        block = target[rows].astype(np.float64) - source[rows] - gap
-        scatter += block.T @ block
+    with single_threaded_blas():
+        for rows in block_slices(*target.shape, target.itemsize):
+            block = target[rows].astype(np.float64) - source[rows] - gap
+            scatter += block.T @ block
     return gap, scatter / target.shape[0]
 
 
@@ -258,9 +260,10 @@ def covariance_discrepancy(target, source):
 
 def _mean_pair_distance(target, source, gap):
     total = 0.0
-    for rows in block_slices(*target.shape, target.itemsize):
-        diff = target[rows].astype(np.float64) - source[rows] - gap
-        total += np.sqrt(np.einsum("ij,ij->i", diff, diff)).sum()
+    with single_threaded_blas():
+        for rows in block_slices(*target.shape, target.itemsize):
+            diff = target[rows].astype(np.float64) - source[rows] - gap
+            total += np.sqrt(np.einsum("ij,ij->i", diff, diff)).sum()
     return total / target.shape[0]
 
 

@@ -1,0 +1,295 @@
+"""GapScorer: the alignment metrics as a scikit-learn scorer.
+
+A scorer is called as ``scorer(estimator, X, y)`` on held-out data, so that
+``GridSearchCV``, ``cross_validate`` and ``cross_val_score`` can tune and
+compare aligners by any of the package's measures.
+"""
+
+import re
+from numbers import Integral
+
+import numpy as np
+from sklearn.utils import _safe_indexing, column_or_1d
+from sklearn.utils._param_validation import Interval, validate_params
+from sklearn.utils.metadata_routing import MetadataRequest
+
+from ._alignment import (
+    _mixing_scores,
+    alignment_balance,
+    centroid_discrepancy,
+    instance_consistency,
+    neighborhood_consistency,
+    relative_geometry_consistency,
+)
+from ._checks import prepare_two
+from ._gaps import true_pair_cosine
+from ._geometry import paired_distance, residual_anisotropy
+from ._tasks import cross_modal_transfer, retrieval_recall
+
+# Which data each metric needs: the source rows and their substitutes are
+# always there; "target" needs a sample of the target modality (y, or the
+# target rows of stacked input); "pairs" needs target rows paired with X.
+_METRICS = {
+    "alignment_balance": (
+        "target",
+        lambda d, s: alignment_balance(
+            d["target"], d["source"], d["substitutes"], k=s.k, random_state=s.random_state
+        ),
+    ),
+    "modality_mixing": (
+        "target",
+        lambda d, s: float(np.mean(list(_mixing(d, s).values()))),
+    ),
+    "modality_mixing_substitute": ("target", lambda d, s: _mixing(d, s)["substitute"]),
+    "modality_mixing_target": ("target", lambda d, s: _mixing(d, s)["target"]),
+    "neg_centroid_discrepancy": (
+        "target",
+        lambda d, s: -centroid_discrepancy(d["target"], d["substitutes"]),
+    ),
+    "instance_consistency": (
+        "source",
+        lambda d, s: instance_consistency(d["source"], d["substitutes"]),
+    ),
+    "relative_geometry_consistency": (
+        "source",
+        lambda d, s: relative_geometry_consistency(
+            d["source"], d["substitutes"], random_state=s.random_state
+        ),
+    ),
+    "neighborhood_consistency": (
+        "source",
+        lambda d, s: neighborhood_consistency(d["source"], d["substitutes"], k=s.k),
+    ),
+    "true_pair_cosine": ("pairs", lambda d, s: true_pair_cosine(d["target"], d["substitutes"])),
+    "neg_paired_distance": ("pairs", lambda d, s: -paired_distance(d["target"], d["substitutes"])),
+    "neg_residual_anisotropy": (
+        "pairs",
+        lambda d, s: -residual_anisotropy(d["target"], d["substitutes"]),
+    ),
+    "cross_modal_transfer": (
+        "pairs",
+        lambda d, s: cross_modal_transfer(d["target"], d["source"], d["substitutes"]),
+    ),
+}
+_RECALL = re.compile(r"retrieval_recall@([1-9][0-9]*)$")
+_LOWER_IS_BETTER = {name[len("neg_"):] for name in _METRICS if name.startswith("neg_")}
+
+
+def _mixing(data, scorer):
+    target, substitutes = prepare_two(
+        data["target"], data["substitutes"], names=("target", "substitutes")
+    )
+    return _mixing_scores(target, substitutes, scorer.k, ("substitute", "target"))
+
+
+def _recall(level):
+    def score(data, scorer):
+        recalls = retrieval_recall(data["target"], data["substitutes"], k=level)
+        return (recalls[f"target_to_substitute_recall@{level}"]
+                + recalls[f"substitute_to_target_recall@{level}"]) / 2.0
+    return "pairs", score
+
+
+def _resolve(name):
+    if name in _METRICS:
+        return _METRICS[name]
+    match = _RECALL.match(name) if isinstance(name, str) else None
+    if match:
+        return _recall(int(match.group(1)))
+    if name in _LOWER_IS_BETTER:
+        raise ValueError(
+            f"{name!r} is lower-is-better; request it as 'neg_{name}' so that higher "
+            "scores are better, as scikit-learn's model selection expects."
+        )
+    known = sorted(_METRICS) + ["retrieval_recall@<k>"]
+    raise ValueError(f"Unknown metric {name!r}; choose from {known}.")
+
+
+class GapScorer:
+    """Score an aligner on held-out data by the package's alignment metrics.
+
+    ``scorer(estimator, X, y=None)`` transforms the source rows ``X`` once
+    into substitutes, brings the target rows through
+    ``estimator.transform_target`` once, and evaluates every requested
+    metric on them.  It returns a float for one metric and a dict for
+    several, so it serves as ``scoring=`` of
+    :class:`~sklearn.model_selection.GridSearchCV` (with ``refit="<name>"``
+    when several), :func:`~sklearn.model_selection.cross_validate` and
+    :func:`~sklearn.model_selection.cross_val_score`.
+
+    The target rows come from ``y`` (mode B: a 2-D array of target rows,
+    paired with ``X`` when it has as many rows), or from ``X`` itself in the
+    stacked mode: ``sample_domain >= 0`` marks source rows, ``< 0`` target
+    rows.  Under ``sklearn.config_context(enable_metadata_routing=True)`` the
+    scorer requests ``sample_domain`` so that model-selection tools route each
+    fold's slice to it; stacked folds carry no pairs.
+
+    Available metrics, higher is better (lower-is-better ones carry the
+    ``neg_`` prefix and are negated):
+
+    - needing a target sample: ``"alignment_balance"``, ``"modality_mixing"``
+      (mean of ``M_k^Z`` and ``M_k^X``), ``"modality_mixing_substitute"``,
+      ``"modality_mixing_target"``, ``"neg_centroid_discrepancy"``;
+    - needing only the source rows: ``"instance_consistency"`` (``Phi``),
+      ``"relative_geometry_consistency"`` (``Psi``),
+      ``"neighborhood_consistency"`` (``Omega_k``);
+    - needing true pairs ``(x_i, y_i)``: ``"true_pair_cosine"`` (of ``x_i``
+      and ``z_i``), ``"neg_paired_distance"``, ``"neg_residual_anisotropy"``
+      (``A_r(T)``), ``"cross_modal_transfer"`` and ``"retrieval_recall@<k>"``
+      (mean of both directions).
+
+    Parameters
+    ----------
+    metrics : str or sequence of str, default=("alignment_balance",)
+        The metric(s) to compute.  A single string gives a float.
+    k : int, default=20
+        Neighbourhood size of ``Omega_k``, ``M_k`` and the alignment balance.
+    random_state : int, default=0
+        Seed of the pair sample of ``Psi``.
+
+    See Also
+    --------
+    alignment_balance : The aligners' default ``score``.
+
+    Examples
+    --------
+    >>> from sklearn.model_selection import GridSearchCV
+    >>> from sklearn_modgap import CentroidShift
+    >>> from sklearn_modgap.datasets import make_modality_gap
+    >>> from sklearn_modgap.metrics import GapScorer
+    >>> target, source = make_modality_gap(n_pairs=120, n_features=16, random_state=0)
+    >>> scorer = GapScorer(("alignment_balance", "neg_centroid_discrepancy"), k=5)
+    >>> search = GridSearchCV(CentroidShift(), {"alpha": [0.0, 1.0]}, scoring=scorer,
+    ...                       refit="neg_centroid_discrepancy", cv=3)
+    >>> search.fit(source, target).best_params_
+    {'alpha': 1.0}
+    """
+
+    @validate_params(
+        {
+            "metrics": [str, list, tuple],
+            "k": [Interval(Integral, 1, None, closed="left")],
+            "random_state": [Interval(Integral, 0, None, closed="left")],
+        },
+        prefer_skip_nested_validation=True,
+    )
+    def __init__(self, metrics=("alignment_balance",), k=20, random_state=0):
+        self.metrics = metrics
+        self.k = k
+        self.random_state = random_state
+        names = [metrics] if isinstance(metrics, str) else list(metrics)
+        if not names:
+            raise ValueError("metrics must name at least one metric.")
+        if len(set(names)) != len(names):
+            raise ValueError(f"metrics contains duplicates: {names}.")
+        self._resolved = {name: _resolve(name) for name in names}
+        self._sample_domain_request = True
+
+    def __repr__(self):
+        return f"GapScorer(metrics={self.metrics!r}, k={self.k}, random_state={self.random_state})"
+
+    def __call__(self, estimator, X, y=None, *, sample_domain=None):
+        """Score ``estimator`` on held-out rows.
+
+        Parameters
+        ----------
+        estimator : fitted aligner
+            Needs ``transform`` and ``transform_target``.
+        X : array-like of shape (n_samples, n_features)
+            Held-out source rows, or source and target rows stacked.
+        y : array-like of shape (n_target, n_features), default=None
+            Held-out target rows (mode B), paired with ``X`` when they have
+            as many rows.  Ignored in the stacked mode.
+        sample_domain : array-like of shape (n_samples,), default=None
+            Stacked mode: ``>= 0`` for source rows, ``< 0`` for target rows.
+
+        Returns
+        -------
+        score : float or dict
+            A float for one metric, else a dict keyed by metric name.
+        """
+        for method in ("transform", "transform_target"):
+            if not callable(getattr(estimator, method, None)):
+                raise TypeError(
+                    f"GapScorer needs an aligner with a {method} method; "
+                    f"{type(estimator).__name__} has none."
+                )
+        source, target, paired = self._split(X, y, sample_domain)
+        data = {
+            "source": source,
+            "substitutes": estimator.transform(source),
+            "target": None if target is None else estimator.transform_target(target),
+        }
+        for data_key in ("substitutes", "target"):
+            if data[data_key] is not None:
+                data[data_key] = np.asarray(data[data_key])
+        scores = {}
+        for name, (needs, metric) in self._resolved.items():
+            self._check_available(name, needs, target is not None, paired, sample_domain)
+            scores[name] = float(metric(data, self))
+        if isinstance(self.metrics, str):
+            return scores[self.metrics]
+        return scores
+
+    @staticmethod
+    def _split(X, y, sample_domain):
+        """Source rows, target rows (or None) and whether they are paired."""
+        if sample_domain is None:
+            if y is None or np.ndim(y) != 2:
+                return X, None, False
+            return X, y, len(y) == len(X)
+        domain = column_or_1d(sample_domain)
+        if domain.shape[0] != len(X):
+            raise ValueError(
+                f"sample_domain has {domain.shape[0]} entries but X has {len(X)} rows."
+            )
+        is_target = domain < 0
+        source = _safe_indexing(X, np.flatnonzero(~is_target))
+        target = _safe_indexing(X, np.flatnonzero(is_target)) if is_target.any() else None
+        return source, target, False
+
+    @staticmethod
+    def _check_available(name, needs, has_target, paired, sample_domain):
+        if needs == "target" and not has_target:
+            raise ValueError(
+                f"metric {name!r} needs target rows: pass them as y (mode B) or stack them in "
+                "X with sample_domain < 0 and enable metadata routing so that sample_domain "
+                "reaches the scorer."
+            )
+        if needs == "pairs" and not paired:
+            where = (
+                "stacked input with sample_domain carries no pairs"
+                if sample_domain is not None
+                else "y must hold one target row per row of X, in the same order"
+            )
+            raise ValueError(f"metric {name!r} needs true pairs (x_i, y_i): {where}.")
+
+    # --------------------------------------------------------- metadata routing
+    def set_score_request(self, *, sample_domain=True):
+        """Set whether ``sample_domain`` is requested by the scorer.
+
+        Parameters
+        ----------
+        sample_domain : bool, str or None, default=True
+            ``True`` to request it (the default), ``False`` not to, or an
+            alias under which it is passed.
+
+        Returns
+        -------
+        self : GapScorer
+            The scorer.
+        """
+        self._sample_domain_request = sample_domain
+        return self
+
+    def get_metadata_routing(self):
+        """Metadata requested by the scorer: ``sample_domain``, for ``score``.
+
+        Returns
+        -------
+        routing : MetadataRequest
+            A :class:`~sklearn.utils.metadata_routing.MetadataRequest`.
+        """
+        request = MetadataRequest(owner=self)
+        request.score.add_request(param="sample_domain", alias=self._sample_domain_request)
+        return request
