@@ -19,25 +19,25 @@ import numpy as np
 import torch
 
 from sklearn_modgap import ContrastiveAdapter
-from sklearn_modgap.metrics import alignment_balance, centroid_gap, distribution_gap
+from sklearn_modgap.metrics import (
+    alignment_balance,
+    centroid_gap,
+    distribution_gap,
+    retrieval_recall,
+)
 from sklearn_modgap.nets import AdapterNet
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "mind-the-gap" / "features_clip.npy"
 ALPHAS = (0.0, 0.05, 0.1, 0.3, 0.5)
 
 
-def recall_at_1(queries, gallery):
-    """Share of queries whose nearest gallery row (cosine) is their own pair."""
-    similarity = queries @ gallery.T
-    return float(np.mean(similarity.argmax(axis=1) == np.arange(len(queries))))
-
-
 def evaluate(target, source, substitutes, aligned):
+    recall = retrieval_recall(aligned, substitutes, k=1)
     return {
         "centroid gap": centroid_gap(aligned, substitutes),
         "distribution gap": distribution_gap(aligned, substitutes),
-        "R@1 image->text": recall_at_1(aligned, substitutes),
-        "R@1 text->image": recall_at_1(substitutes, aligned),
+        "R@1 image->text": recall["target_to_substitute_recall@1"],
+        "R@1 text->image": recall["substitute_to_target_recall@1"],
         "alignment balance": alignment_balance(aligned, source, substitutes, k=20, random_state=0),
     }
 
