@@ -83,14 +83,20 @@ def _build_parser():
         data = command.add_argument_group(
             "data (default: the built-in CLIP-like generator)"
         )
-        data.add_argument("--source", type=Path, help="(n, d) .npy/.npz file of source rows (text)")
-        data.add_argument("--target", type=Path, help="(n, d) .npy/.npz file of target rows (images)")
+        data.add_argument(
+            "--source", type=Path, help="(n, d) .npy/.npz file of source rows (text)"
+        )
+        data.add_argument(
+            "--target", type=Path, help="(n, d) .npy/.npz file of target rows (images)"
+        )
         data.add_argument(
             "--pairs", type=Path,
             help="one (2, n, d) .npy file (index 0 target, index 1 source) or a .npz "
             "with arrays 'target' and 'source'",
         )
-        data.add_argument("--n-pairs", type=int, default=2000, help="generated pairs (default 2000)")
+        data.add_argument(
+            "--n-pairs", type=int, default=2000, help="generated pairs (default 2000)"
+        )
         data.add_argument(
             "--n-features", type=int, default=512, help="generated dimension (default 512)"
         )
@@ -115,10 +121,12 @@ def _build_parser():
         "--aligners", nargs="+", metavar="NAME",
         help="aligners to compare (default: all, with an identity row)",
     )
+    extra_metrics = [c for c in GAP_REPORT_COLUMNS if c not in DEFAULT_GAP_REPORT_METRICS]
     compare.add_argument(
         "--metrics", nargs="+", metavar="NAME", choices=["default", *GAP_REPORT_COLUMNS],
-        help=f"columns to compute, in order: 'default' ({', '.join(DEFAULT_GAP_REPORT_METRICS)}) "
-        f"and any of {', '.join(c for c in GAP_REPORT_COLUMNS if c not in DEFAULT_GAP_REPORT_METRICS)}; "
+        help="columns to compute, in order: "
+        f"'default' ({', '.join(DEFAULT_GAP_REPORT_METRICS)}) "
+        f"and any of {', '.join(extra_metrics)}; "
         "e.g. --metrics default A_r",
     )
     compare.add_argument("--k", type=int, default=20, help="neighbourhood size (default 20)")

@@ -327,7 +327,8 @@ def plot_cosine_densities(target, source, *, max_rows=2000, bins=100, random_sta
         target, source, names=("target", "source"), paired=True, min_samples=2
     )
     if target.shape[0] > max_rows:
-        rows = np.sort(check_random_state(random_state).choice(target.shape[0], max_rows, replace=False))
+        rng = check_random_state(random_state)
+        rows = np.sort(rng.choice(target.shape[0], max_rows, replace=False))
         target, source = target[rows], source[rows]
     n = target.shape[0]
     upper = np.triu_indices(n, k=1)

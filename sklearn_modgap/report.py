@@ -101,6 +101,21 @@ GAP_REPORT_COLUMNS.update(
             False,
             "angle between the centroids of targets and substitutes, in degrees",
         ),
+        **{
+            f"recall@{level}": _Column(
+                lambda x, y, z, k, seed, level=level: float(
+                    np.mean(list(_metrics.retrieval_recall(x, z, k=level).values()))
+                ),
+                True,
+                f"retrieval recall@{level}, mean of target->substitute and substitute->target",
+            )
+            for level in (1, 5, 10)
+        },
+        "transfer": _Column(
+            lambda x, y, z, k, seed: _metrics.cross_modal_transfer(x, y, z),
+            True,
+            "top-1 accuracy of a substitute-trained ridge decoder fed target rows",
+        ),
     }
 )
 
@@ -253,14 +268,17 @@ def gap_report(
         substitute to its true target), ``Phi``, ``Psi``, ``Omega_k``,
         ``M_k^Z``, ``M_k^X`` and ``alignment_balance``; more are ``A_r``
         (``A_r(T)``, anisotropy of ``x_i - z_i``), ``raw_gap``,
-        ``distribution_gap`` and ``gap_angle``.
+        ``distribution_gap``, ``gap_angle``, ``recall@1``, ``recall@5``,
+        ``recall@10`` (cross-modal retrieval, mean of both directions) and
+        ``transfer`` (:func:`~sklearn_modgap.metrics.cross_modal_transfer`).
     k : int, default=20
         Neighbourhood size of the k-NN measures.
     max_knn_pairs : int or None, default=5000
-        The k-NN measures (``Omega_k``, ``M_k``, ``alignment_balance``) are
-        computed on a seeded sample of at most this many held-out pairs,
-        which bounds their quadratic cost; the other columns use all held-out
-        pairs.  ``None`` uses all of them.
+        The k-NN measures (``Omega_k``, ``M_k``, ``alignment_balance``,
+        ``recall@k``, ``transfer``) are computed on a seeded sample of at
+        most this many held-out pairs, which bounds their quadratic cost
+        (retrieval scores depend on this gallery size); the other columns use
+        all held-out pairs.  ``None`` uses all of them.
     output_dir : str or path, default=None
         When given, writes ``<name>.npy`` (the substitutes of the held-out
         source rows, in held-out order), ``test_index.npy`` (the held-out row
@@ -387,7 +405,9 @@ def gap_report(
                         )
                     )
                 except Exception as exc:
-                    _handle_failure(error_score, exc, f"{metric} of {name} failed; it is {error_score}")
+                    _handle_failure(
+                        error_score, exc, f"{metric} of {name} failed; it is {error_score}"
+                    )
                     row[metric] = float(error_score)
                 bar.update()
 

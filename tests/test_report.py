@@ -10,6 +10,7 @@ from sklearn.model_selection import GridSearchCV, train_test_split
 
 from sklearn_modgap import CentroidShift, RandomTargetReplacement, ReAlign
 from sklearn_modgap.datasets import make_modality_gap
+from sklearn_modgap.metrics import GapScorer
 from sklearn_modgap.report import (
     DEFAULT_GAP_REPORT_METRICS,
     GAP_REPORT_COLUMNS,
@@ -50,7 +51,9 @@ def test_fit_sees_the_training_split_without_its_pairing(synthetic):
     _Recorder.seen = []
     gap_report({"recorder": _Recorder()}, source, target, metrics=CHEAP, random_state=3)
     (fit_source, fit_target), = _Recorder.seen
-    train_index, test_index = train_test_split(np.arange(300), test_size=0.5, random_state=np.random.RandomState(3))
+    train_index, test_index = train_test_split(
+        np.arange(300), test_size=150, random_state=np.random.RandomState(3)
+    )
     assert len(fit_source) == len(fit_target) == 150
     # The same rows as the training split ...
     np.testing.assert_array_equal(fit_source, source[np.sort(train_index)])
@@ -95,7 +98,9 @@ def test_extra_columns_after_the_default_set(synthetic, tmp_path):
         {"identity": CentroidShift(alpha=0.0)}, source, target,
         metrics=["A_r", "default", "raw_gap", "gap_angle"], k=5, output_dir=tmp_path,
     )
-    assert report.columns.tolist()[:-2] == ["A_r", *DEFAULT_GAP_REPORT_METRICS, "raw_gap", "gap_angle"]
+    assert report.columns.tolist()[:-2] == [
+        "A_r", *DEFAULT_GAP_REPORT_METRICS, "raw_gap", "gap_angle"
+    ]
     assert set(report.columns[:-2]) <= set(GAP_REPORT_COLUMNS)
     test_index = np.load(tmp_path / "test_index.npy")
     x, y = _unit(target[test_index]), _unit(source[test_index])
@@ -106,6 +111,28 @@ def test_extra_columns_after_the_default_set(synthetic, tmp_path):
     assert row["raw_gap"] == pytest.approx(1.0 - row["cos_tp"], abs=1e-6)
     cosine = x.mean(0) @ y.mean(0) / np.linalg.norm(x.mean(0)) / np.linalg.norm(y.mean(0))
     assert row["gap_angle"] == pytest.approx(np.degrees(np.arccos(cosine)), abs=1e-3)
+
+
+def test_retrieval_and_transfer_columns(synthetic, tmp_path):
+    target, source = synthetic
+    report = gap_report(
+        {"identity": CentroidShift(alpha=0.0), "ReAlign": ReAlign(),
+         "RandomTargetReplacement": RandomTargetReplacement(random_state=0)},
+        source, target, metrics=["recall@1", "recall@5", "transfer"], output_dir=tmp_path,
+    )
+    test_index = np.load(tmp_path / "test_index.npy")
+    x, y = _unit(target[test_index]), _unit(source[test_index])
+    similarity = x @ y.T
+    own = np.arange(len(x))
+    # Brute-force recall@1 of the identity, both directions averaged.
+    by_target = np.mean(similarity.argmax(axis=1) == own)
+    by_source = np.mean(similarity.argmax(axis=0) == own)
+    assert report.loc["identity", "recall@1"] == pytest.approx((by_target + by_source) / 2)
+    assert (report["recall@5"] >= report["recall@1"]).all()
+    # The negative control keeps nothing of its input: chance-level transfer.
+    chance = 1 / len(x)
+    assert report.loc["RandomTargetReplacement", "transfer"] < 5 * chance
+    assert report.loc["ReAlign", "transfer"] > 10 * chance
 
 
 def test_outputs_are_the_held_out_substitutes(synthetic, tmp_path):
@@ -256,6 +283,37 @@ def test_cv_report_single_named_scorer():
         np.sort(table["mean_squared_error"]), np.sort(-search.cv_results_["mean_test_score"])
     )
     assert table["alpha"].iloc[0] == 0.1
+
+
+def test_cv_report_with_a_single_metric_gap_scorer(synthetic):
+    target, source = synthetic
+    search = GridSearchCV(
+        CentroidShift(), {"alpha": [0.0, 1.0]}, cv=2,
+        scoring=GapScorer("neg_centroid_discrepancy"),
+    ).fit(source, target)
+    table = cv_report(search)
+    assert "centroid_discrepancy" in table.columns
+    assert table["alpha"].tolist() == [1.0, 0.0]
+    np.testing.assert_allclose(
+        table["centroid_discrepancy"], -search.cv_results_["mean_test_score"][[1, 0]]
+    )
+    assert (table["centroid_discrepancy"] > 0).all()
+
+
+def test_cv_report_with_a_multi_metric_gap_scorer(synthetic):
+    target, source = synthetic
+    search = GridSearchCV(
+        CentroidShift(), {"alpha": [0.0, 0.5, 1.0]}, cv=2,
+        scoring=GapScorer(("instance_consistency", "neg_centroid_discrepancy"), k=5),
+        refit="instance_consistency",
+    ).fit(source, target)
+    table = cv_report(search)
+    # Sorted by the refit metric: Phi is highest when nothing moves.
+    assert table["alpha"].tolist() == [0.0, 0.5, 1.0]
+    assert table["instance_consistency"].iloc[0] == pytest.approx(1.0)
+    # Closing more of the gap leaves a smaller centroid discrepancy, with its sign undone.
+    assert table["centroid_discrepancy"].is_monotonic_decreasing
+    assert (table["centroid_discrepancy"] >= 0).all()
 
 
 def test_cv_report_needs_a_fitted_search():
