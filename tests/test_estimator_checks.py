@@ -16,7 +16,16 @@ import numpy as np
 from sklearn.utils import check_array
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sklearn_modgap import C3, CentroidShift, MomentMatch, RandomTargetReplacement, ReAlign
+from sklearn_modgap import (
+    C3,
+    SSP,
+    CentroidShift,
+    ContrastiveAdapter,
+    MomentMatch,
+    RandomTargetReplacement,
+    ReAlign,
+)
+from sklearn_modgap.nets import AdapterNet
 
 NEEDS_2D_TARGET = "fit needs y to be a 2-D target-modality sample; the check passes 1-D class labels"
 
@@ -89,13 +98,35 @@ class CheckedRandomTargetReplacement(TargetFromLabels, RandomTargetReplacement):
     pass
 
 
-ALIGNERS = [CentroidShift(), C3(random_state=0), ReAlign(), MomentMatch(), RandomTargetReplacement(random_state=0)]
+class CheckedSSP(TargetFromLabels, SSP):
+    pass
+
+
+class CheckedContrastiveAdapter(TargetFromLabels, ContrastiveAdapter):
+    pass
+
+
+def small_adapter_net():
+    return AdapterNet(max_epochs=2)
+
+
+ALIGNERS = [
+    CentroidShift(),
+    C3(random_state=0),
+    ReAlign(),
+    MomentMatch(),
+    RandomTargetReplacement(random_state=0),
+    SSP(),
+    ContrastiveAdapter(net=small_adapter_net(), random_state=0),
+]
 CHECKED = [
     CheckedCentroidShift(),
     CheckedC3(random_state=0),
     CheckedReAlign(),
     CheckedMomentMatch(),
     CheckedRandomTargetReplacement(random_state=0),
+    CheckedSSP(),
+    CheckedContrastiveAdapter(net=small_adapter_net(), random_state=0),
 ]
 
 
