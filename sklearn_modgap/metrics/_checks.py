@@ -7,7 +7,13 @@ name the argument at fault.
 
 import numpy as np
 
-from .._validation import check_embeddings, check_same_features, normalize_rows
+from .._validation import (
+    block_slices,
+    check_embeddings,
+    check_same_features,
+    checked_row_norms,
+    normalize_rows,
+)
 
 
 def prepare_rows(A, *, name, min_samples=1):
@@ -37,9 +43,32 @@ def prepare_two(A, B, *, names, paired=False, min_samples=1):
     return A, B
 
 
-def common_dtype(*arrays):
-    """The float dtype in which to compare ``arrays`` without losing precision."""
-    return np.result_type(*arrays)
+def stack_normalized(parts, *, names):
+    """Validate several embedding sets and stack their normalised rows in one new array.
+
+    Rows are normalised block by block straight into the stacked array, so
+    the only copy made is the result.
+    """
+    checked = []
+    for part, name in zip(parts, names):
+        if np.ndim(part) == 2 and np.shape(part)[0] == 0:
+            raise ValueError(f"{name} is empty: every modality needs at least 1 row(s).")
+        checked.append(check_embeddings(part, name=name, min_samples=1))
+    for part, name in zip(checked[1:], names[1:]):
+        check_same_features(checked[0].shape[1], part, name=name, reference=names[0])
+    pool = np.empty(
+        (sum(part.shape[0] for part in checked), checked[0].shape[1]),
+        dtype=np.result_type(*checked),
+    )
+    start = 0
+    for part, name in zip(checked, names):
+        for rows in block_slices(*part.shape, part.itemsize):
+            block = part[rows]
+            pool[start + rows.start:start + rows.stop] = (
+                block / checked_row_norms(block, name=name)[:, None]
+            )
+        start += part.shape[0]
+    return pool
 
 
 def check_subspace_size(q, A, B, *, names):

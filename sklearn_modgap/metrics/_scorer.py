@@ -10,7 +10,7 @@ from numbers import Integral
 
 import numpy as np
 from sklearn.utils import _safe_indexing, column_or_1d
-from sklearn.utils._param_validation import Interval, validate_params
+from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 from sklearn.utils.metadata_routing import MetadataRequest
 
 from ._alignment import (
@@ -21,9 +21,9 @@ from ._alignment import (
     neighborhood_consistency,
     relative_geometry_consistency,
 )
-from ._checks import prepare_two
 from ._gaps import true_pair_cosine
 from ._geometry import paired_distance, residual_anisotropy
+from ._knn import KNN_METHODS
 from ._tasks import cross_modal_transfer, retrieval_recall
 
 # Which data each metric needs: the source rows and their substitutes are
@@ -33,7 +33,8 @@ _METRICS = {
     "alignment_balance": (
         "target",
         lambda d, s: alignment_balance(
-            d["target"], d["source"], d["substitutes"], k=s.k, random_state=s.random_state
+            d["target"], d["source"], d["substitutes"], k=s.k, random_state=s.random_state,
+            knn=s.knn,
         ),
     ),
     "modality_mixing": (
@@ -58,7 +59,7 @@ _METRICS = {
     ),
     "neighborhood_consistency": (
         "source",
-        lambda d, s: neighborhood_consistency(d["source"], d["substitutes"], k=s.k),
+        lambda d, s: neighborhood_consistency(d["source"], d["substitutes"], k=s.k, knn=s.knn),
     ),
     "true_pair_cosine": ("pairs", lambda d, s: true_pair_cosine(d["target"], d["substitutes"])),
     "neg_paired_distance": ("pairs", lambda d, s: -paired_distance(d["target"], d["substitutes"])),
@@ -76,15 +77,14 @@ _LOWER_IS_BETTER = {name[len("neg_"):] for name in _METRICS if name.startswith("
 
 
 def _mixing(data, scorer):
-    target, substitutes = prepare_two(
-        data["target"], data["substitutes"], names=("target", "substitutes")
+    return _mixing_scores(
+        data["target"], data["substitutes"], scorer.k, ("substitute", "target"), scorer.knn
     )
-    return _mixing_scores(target, substitutes, scorer.k, ("substitute", "target"))
 
 
 def _recall(level):
     def score(data, scorer):
-        recalls = retrieval_recall(data["target"], data["substitutes"], k=level)
+        recalls = retrieval_recall(data["target"], data["substitutes"], k=level, knn=scorer.knn)
         return (recalls[f"target_to_substitute_recall@{level}"]
                 + recalls[f"substitute_to_target_recall@{level}"]) / 2.0
     return "pairs", score
@@ -146,6 +146,8 @@ class GapScorer:
         Neighbourhood size of ``Omega_k``, ``M_k`` and the alignment balance.
     random_state : int, default=0
         Seed of the pair sample of ``Psi``.
+    knn : {"exact", "approximate"}, default="exact"
+        k-NN back-end of ``Omega_k``, ``M_k`` and retrieval.
 
     See Also
     --------
@@ -170,13 +172,15 @@ class GapScorer:
             "metrics": [str, list, tuple],
             "k": [Interval(Integral, 1, None, closed="left")],
             "random_state": [Interval(Integral, 0, None, closed="left")],
+            "knn": [StrOptions(set(KNN_METHODS))],
         },
         prefer_skip_nested_validation=True,
     )
-    def __init__(self, metrics=("alignment_balance",), k=20, random_state=0):
+    def __init__(self, metrics=("alignment_balance",), k=20, random_state=0, knn="exact"):
         self.metrics = metrics
         self.k = k
         self.random_state = random_state
+        self.knn = knn
         names = [metrics] if isinstance(metrics, str) else list(metrics)
         if not names:
             raise ValueError("metrics must name at least one metric.")
@@ -186,7 +190,10 @@ class GapScorer:
         self._sample_domain_request = True
 
     def __repr__(self):
-        return f"GapScorer(metrics={self.metrics!r}, k={self.k}, random_state={self.random_state})"
+        return (
+            f"GapScorer(metrics={self.metrics!r}, k={self.k}, "
+            f"random_state={self.random_state}, knn={self.knn!r})"
+        )
 
     def __call__(self, estimator, X, y=None, *, sample_domain=None):
         """Score ``estimator`` on held-out rows.

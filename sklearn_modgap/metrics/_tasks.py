@@ -13,11 +13,11 @@ import numpy as np
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score, v_measure_score
 from sklearn.utils import column_or_1d
-from sklearn.utils._param_validation import Interval, validate_params
+from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
 from .._validation import check_same_features
 from ._checks import prepare_rows, prepare_two
-from ._knn import check_k, query_neighbors
+from ._knn import KNN_METHODS, check_k, query_neighbors
 
 
 def _recall_levels(k):
@@ -59,10 +59,11 @@ def _check_groups(groups, n_target, n_substitutes):
         "substitutes": ["array-like"],
         "k": [Interval(Integral, 1, None, closed="left"), "array-like"],
         "groups": ["array-like", None],
+        "knn": [StrOptions(set(KNN_METHODS))],
     },
     prefer_skip_nested_validation=True,
 )
-def retrieval_recall(target, substitutes, k=(1, 5, 10), groups=None):
+def retrieval_recall(target, substitutes, k=(1, 5, 10), groups=None, *, knn="exact"):
     """Cross-modal retrieval recall at ``k``, in both directions.
 
     ``R@k`` target -> substitutes: the fraction of target rows with at least
@@ -82,6 +83,9 @@ def retrieval_recall(target, substitutes, k=(1, 5, 10), groups=None):
         ``groups[j]`` is the index of the target row substitute ``j`` belongs
         to, for several captions per image; every target row needs one.
         None means row ``i`` of each is a pair (equal row counts).
+    knn : {"exact", "approximate"}, default="exact"
+        k-NN back-end: exact brute force, or an approximate index for large
+        ``n``.
 
     Returns
     -------
@@ -112,8 +116,8 @@ def retrieval_recall(target, substitutes, k=(1, 5, 10), groups=None):
     deepest = levels[-1]
     check_k(deepest, substitutes.shape[0], what="each target row (the substitutes)")
     check_k(deepest, target.shape[0], what="each substitute (the target rows)")
-    found_substitutes = groups[query_neighbors(substitutes, target, deepest)]
-    found_targets = query_neighbors(target, substitutes, deepest)
+    found_substitutes = groups[query_neighbors(substitutes, target, deepest, knn=knn)]
+    found_targets = query_neighbors(target, substitutes, deepest, knn=knn)
     hit_substitute = found_substitutes == np.arange(target.shape[0])[:, None]
     hit_target = found_targets == groups[:, None]
     recalls = {}

@@ -1,0 +1,102 @@
+"""The k-NN back-ends: exact brute force and the approximate index."""
+
+import numpy as np
+import pytest
+
+from sklearn_modgap.datasets import make_modality_gap
+from sklearn_modgap.metrics import (
+    GapScorer,
+    alignment_balance,
+    modality_mixing,
+    neighborhood_consistency,
+    retrieval_recall,
+)
+from sklearn_modgap.metrics._knn import query_neighbors, self_neighbors
+
+
+def _unit(A):
+    return (A / np.linalg.norm(A, axis=1, keepdims=True)).astype(np.float32)
+
+
+def _brute(data, queries, k, exclude_self=False):
+    scores = queries @ data.T
+    if exclude_self:
+        np.fill_diagonal(scores, -np.inf)
+    return np.argsort(-scores, axis=1, kind="stable")[:, :k]
+
+
+@pytest.fixture(scope="module")
+def large():
+    target, source = make_modality_gap(n_pairs=4000, n_features=64, random_state=0)
+    return _unit(target), _unit(source)
+
+
+def _recall(found, expected):
+    return np.mean([np.intersect1d(a, b).size for a, b in zip(found, expected)]) / expected.shape[1]
+
+
+def test_exact_back_end_matches_brute_force(large):
+    target, _ = large
+    data = target[:500]
+    np.testing.assert_array_equal(
+        np.sort(self_neighbors(data, 7), axis=1),
+        np.sort(_brute(data, data, 7, exclude_self=True), axis=1),
+    )
+    rows = slice(100, 300)
+    np.testing.assert_array_equal(
+        np.sort(self_neighbors(data, 7, rows=rows), axis=1),
+        np.sort(_brute(data, data, 7, exclude_self=True)[rows], axis=1),
+    )
+
+
+def test_approximate_equals_exact_when_the_index_scans_everything():
+    # Fewer rows than one cell and fewer features than the projection: one
+    # cell, a rotation, exact re-scoring - the result is the exact one.
+    data = _unit(np.random.default_rng(0).normal(size=(120, 16)))
+    exact = self_neighbors(data, 5)
+    np.testing.assert_array_equal(self_neighbors(data, 5, knn="approximate"), exact)
+    queries = _unit(np.random.default_rng(1).normal(size=(30, 16)))
+    np.testing.assert_array_equal(
+        query_neighbors(data, queries, 5, knn="approximate"), query_neighbors(data, queries, 5)
+    )
+
+
+def test_approximate_recall_never_self_and_deterministic(large):
+    target, source = large
+    pool = np.vstack([target, source])
+    found = self_neighbors(pool, 20, knn="approximate")
+    assert found.shape == (8000, 20)
+    assert not np.any(found == np.arange(8000)[:, None])
+    assert np.all(np.sort(found, axis=1)[:, 1:] != np.sort(found, axis=1)[:, :-1])
+    exact = self_neighbors(pool, 20)
+    assert _recall(found, exact) >= 0.9
+    np.testing.assert_array_equal(found, self_neighbors(pool, 20, knn="approximate"))
+    rows = slice(4000, 8000)
+    part = self_neighbors(pool, 20, rows=rows, knn="approximate")
+    assert not np.any(part == np.arange(4000, 8000)[:, None])
+    assert _recall(part, exact[rows]) >= 0.9
+    crossed = query_neighbors(target, source, 10, knn="approximate")
+    assert _recall(crossed, query_neighbors(target, source, 10)) >= 0.9
+
+
+def test_approximate_metrics_are_close_to_exact(large):
+    target, source = large
+    substitutes = _unit(source + 0.5 * (target.mean(0) - source.mean(0)))
+    for metric in (
+        lambda knn: neighborhood_consistency(source, substitutes, k=10, knn=knn),
+        lambda knn: modality_mixing(target, substitutes, k=10, knn=knn),
+        lambda knn: modality_mixing(target, substitutes, k=10, direction="target", knn=knn),
+        lambda knn: alignment_balance(target, source, substitutes, k=10, knn=knn),
+        lambda knn: retrieval_recall(target, substitutes, k=5, knn=knn)[
+            "target_to_substitute_recall@5"
+        ],
+    ):
+        assert metric("approximate") == pytest.approx(metric("exact"), abs=0.02)
+
+
+def test_unknown_back_end_is_an_error(large):
+    target, source = large
+    with pytest.raises(ValueError, match="knn"):
+        neighborhood_consistency(source, source, knn="fast")
+    with pytest.raises(ValueError, match="knn"):
+        GapScorer("alignment_balance", knn="fast")
