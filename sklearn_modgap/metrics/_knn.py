@@ -10,16 +10,17 @@ ever built, and its cost is the ``2 n^2 d`` flops of the distances.
 
 ``"approximate"`` (for large ``n``) is a faiss inverted-file index on the
 rows projected onto their top ``_PROJECTED_DIM`` principal axes: a k-means
-cuts the projections into cells of about ``_ROWS_PER_CELL`` rows, each query
-scans the ``_PROBED_SHARE`` of cells nearest to it (at least ``_MIN_PROBED``),
-and its
-``_RERANKED * k`` best candidates are re-scored with exact full-dimensional
-cosines, so the projection costs little recall.  faiss was chosen over
-pynndescent by measurement on CLIP-like embeddings (d=512, 20,000 + 20,000
-rows, k=20, two cores): pynndescent's NN-descent reached a recall of 0.93
-only after more time than the exact search, and faiss's graph index (HNSW)
-needed its whole build and search time to reach 0.95, while the projected
-inverted file reached 0.95 in a fraction of it.
+cuts the projections into about ``_CELLS_PER_SQRT_ROW * sqrt(n)`` cells, each
+query scans the cells nearest to it until about ``_SCANNED_ROWS`` rows are
+seen (10 % of 40,000, 1 % of 400,000, so that the total cost grows like
+``n`` rather than ``n^2``), and its ``_RERANKED * k``
+best candidates are re-scored with exact full-dimensional cosines, so the
+projection costs little recall.  faiss was chosen over pynndescent by
+measurement (CLIP-like embeddings from ``make_modality_gap``, d=512, a
+40,000-row pool, k=20, two busy cores, where the exact self-search took
+98 s): pynndescent's NN-descent reached a neighbour recall of 0.93 in 138 s;
+faiss's HNSW graph (M=16, efSearch=64) 0.95 in 38 s (build and search); the
+projected inverted file 0.95 in 17 s.
 """
 
 import numpy as np
@@ -29,13 +30,12 @@ from .._validation import block_slices, single_threaded_blas
 
 KNN_METHODS = ("exact", "approximate")
 
-# Tuned on CLIP-like synthetic embeddings (d=512, 4e4 to 4e5 rows): together
-# they give a neighbour recall of about 0.97 at k=20.
+# Chosen on CLIP-like synthetic embeddings (d=512, k=20): on 20,000 + 20,000
+# rows they gave a neighbour recall of 0.96 to 0.99 (benchmarks/bench_knn.py).
 _PROJECTED_DIM = 192
-_ROWS_PER_CELL = 160
+_CELLS_PER_SQRT_ROW = 1.25
 _TRAINING_ROWS_PER_CELL = 64
-_PROBED_SHARE = 0.10
-_MIN_PROBED = 16
+_SCANNED_ROWS = 4000
 _RERANKED = 3  # candidates kept per wanted neighbour before exact re-scoring
 _KMEANS_SEED = 0
 
@@ -137,7 +137,7 @@ def _approximate(data, queries, k, *, rows=None):
     if queries is None:
         projected_queries = searched[rows]
     n_data, n_dims = searched.shape
-    n_cells = int(np.clip(n_data // _ROWS_PER_CELL, 1, 65536))
+    n_cells = max(1, int(round(_CELLS_PER_SQRT_ROW * np.sqrt(n_data))))
     n_kept = min(_RERANKED * k + (queries is None), n_data)
     index = faiss.IndexIVFFlat(faiss.IndexFlatL2(n_dims), n_dims, n_cells)
     index.cp.seed = _KMEANS_SEED
@@ -145,8 +145,7 @@ def _approximate(data, queries, k, *, rows=None):
     index.train(searched)
     index.add(searched)
     del searched
-    # Few cells have long borders: small data probe a larger share of them.
-    index.nprobe = min(n_cells, max(int(np.ceil(_PROBED_SHARE * n_cells)), _MIN_PROBED))
+    index.nprobe = min(n_cells, int(np.ceil(_SCANNED_ROWS * n_cells / n_data)))
     candidates = index.search(projected_queries, n_kept)[1]
     del index, projected_queries
     if queries is None:
