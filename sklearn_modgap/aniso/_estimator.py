@@ -10,7 +10,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._base import BaseAligner, _check_params
-from .._validation import block_slices, checked_row_norms
+from .._validation import block_slices, checked_row_norms, single_threaded_blas
 from . import _frame
 from ._circular import circular_statistics, phase_graph
 
@@ -73,9 +73,11 @@ class AnisoAlign(BaseAligner):
         graph.
     tau : float, default=0.1
         Temperature of that softmax.
-    lambda_reg : float, default=1e-6
-        Ridge ``lambda`` of the joint matrix, also added to variances before
-        the V-side rescaling divides by them.
+    lambda_reg : float, default=1.0
+        Ridge ``lambda`` of the joint matrix, in units of the mean variance
+        per direction ``(tr Sigma_t + tr Sigma_i) / (2 d)``.  It is also added
+        to both variances of the V-side rescaling, which shrinks the
+        rescaling of weakly populated directions towards 1.
     noise_range : tuple of two floats, default=(0.05, 1.5)
         ``(sigma_min, sigma_max)`` of the geometric noise schedule
         ``sigma_t = sigma_min (sigma_max / sigma_min)^t``, ``t ~ U(0, 1)``.
@@ -144,6 +146,8 @@ class AnisoAlign(BaseAligner):
         The fitted stage II net (``None`` when ``alpha=0`` or no loss is on).
     calibration_shift_ : ndarray of shape (n_features,)
         ``mu_x - mu_hat``, the final centroid calibration.
+    ridge_ : float
+        The absolute ridge ``lambda``.
     device_ : str
         The resolved torch device.
     n_features_in_ : int
@@ -206,7 +210,7 @@ class AnisoAlign(BaseAligner):
         bound_complement=0.25,
         top_p=0.5,
         tau=0.1,
-        lambda_reg=1e-6,
+        lambda_reg=1.0,
         noise_range=(0.05, 1.5),
         prior_weight=1.0,
         phase_weight=1.0,
@@ -250,7 +254,10 @@ class AnisoAlign(BaseAligner):
         self._check_noise_range()
         self.source_mean_, source_cov = _frame.streaming_moments(source, lambda b: self._prepare(b, "X"))
         self.target_mean_, target_cov = _frame.streaming_moments(target, lambda b: self._prepare(b, "y"))
-        eigenvalues, eigenvectors = _frame.joint_eigenbasis(source_cov, target_cov, self.lambda_reg)
+        # lambda is relative to the mean variance per direction, so that one
+        # default suits any embedding dimension and scale.
+        self.ridge_ = self.lambda_reg * (np.trace(source_cov) + np.trace(target_cov)) / (2 * source_cov.shape[0])
+        eigenvalues, eigenvectors = _frame.joint_eigenbasis(source_cov, target_cov, self.ridge_)
         self.rank_ = self._resolve_rank(source_cov, target_cov, len(source), len(target), eigenvalues)
         self.n_blocks_ = self.rank_ // 2
         self._fit_frame(eigenvectors, source_cov, target_cov)
@@ -306,7 +313,8 @@ class AnisoAlign(BaseAligner):
                     "The data supports no polar block: the joint covariance has fewer than 2 "
                     "directions with variance. Pass more (and more varied) rows."
                 )
-            share = np.cumsum(eigenvalues) / eigenvalues.sum()
+            variances = np.maximum(eigenvalues - self.ridge_, 0.0)
+            share = np.cumsum(variances) / variances.sum()
             rank = int(np.searchsorted(share, _AUTO_RANK_ENERGY)) + 1
             return min(rank + rank % 2, _AUTO_RANK_MAX, supported)
         if self.rank % 2:
@@ -327,10 +335,8 @@ class AnisoAlign(BaseAligner):
         self.mixing_ = _frame.mixing_rotation(dominant, target_cov, self.target_mean_ - self.source_mean_)
         self.frame_ = dominant @ self.mixing_
         self.complement_ = eigenvectors[:, self.rank_ :]
-        self.complement_scale_ = _frame.complement_scale(
-            source_cov, target_cov, self.complement_, self.lambda_reg
-        )
-        self.complement_std_ = _frame.complement_std(target_cov, self.complement_, self.lambda_reg)
+        self.complement_scale_ = _frame.complement_scale(source_cov, target_cov, self.complement_, self.ridge_)
+        self.complement_std_ = _frame.complement_std(target_cov, self.complement_, self.ridge_)
 
     def _polar(self, A, centre, name):
         coords = np.empty((len(A), self.rank_))
@@ -448,9 +454,11 @@ class AnisoAlign(BaseAligner):
     def _refine(self, features):
         import torch
 
+        from ._training import single_torch_thread
+
         net = self.refiner_
         device = next(net.module_.parameters()).device
-        with torch.no_grad():
+        with torch.no_grad(), single_torch_thread():
             tensors = {key: torch.as_tensor(value, device=device) for key, value in features.items()}
             scale = torch.as_tensor(self.radius_scale_, dtype=torch.float32, device=device)
             (phase, log_radius, complement), _ = net.refine(
@@ -478,7 +486,8 @@ class AnisoAlign(BaseAligner):
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, **_check_params(min_samples=1))
         out = np.empty_like(X)
-        for rows in block_slices(*X.shape, X.itemsize):
-            moved = self._rebuild(self._prepare(X[rows], "X")) + self.calibration_shift_
-            out[rows] = moved / checked_row_norms(moved, name="The aligned rows")[:, None]
+        with single_threaded_blas():
+            for rows in block_slices(*X.shape, X.itemsize):
+                moved = self._rebuild(self._prepare(X[rows], "X")) + self.calibration_shift_
+                out[rows] = moved / checked_row_norms(moved, name="The aligned rows")[:, None]
         return out

@@ -1,6 +1,9 @@
 """What the two skorch nets of AnisoAlign share: a seeded held-out split,
 early stopping on it, seeded validation noise and a seeded fit."""
 
+import math
+from contextlib import contextmanager
+
 import numpy as np
 import torch
 from skorch import NeuralNet
@@ -12,6 +15,22 @@ def _silent(*args, **kwargs):
     """A sink for messages that should not be shown."""
 
 
+@contextmanager
+def single_torch_thread():
+    """Run torch on one intra-op thread, restoring the caller's setting.
+
+    The nets are small (a few hundred units): their per-batch products gain
+    nothing from a second thread, and on a shared 2-core machine the threads'
+    synchronisation made a fit 10 times slower in our measurements.
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 class SeededNet(NeuralNet):
     """A ``NeuralNet`` whose whole fit is a function of ``random_state``.
 
@@ -19,7 +38,9 @@ class SeededNet(NeuralNet):
     caller's global RNG is left untouched); a ``validation_fraction`` slice of
     the fit rows, drawn with the same seed, is held out, and training stops
     when its loss has not improved for ``patience`` epochs (the best weights
-    are restored).  Losses that draw noise draw it from ``noise_generator``:
+    are restored).  A training epoch has at least ``min_batches`` batches
+    (smaller batches on small data), so that early stopping judges training
+    progress, not single steps.  Losses that draw noise draw it from ``noise_generator``:
     during validation it restarts from the same seed every epoch, so the
     validation losses of different epochs are comparable.
     """
@@ -30,6 +51,7 @@ class SeededNet(NeuralNet):
         *args,
         validation_fraction=0.1,
         patience=5,
+        min_batches=16,
         random_state=0,
         train_split=None,
         **kwargs,
@@ -37,6 +59,7 @@ class SeededNet(NeuralNet):
         super().__init__(module, *args, train_split=train_split, **kwargs)
         self.validation_fraction = validation_fraction
         self.patience = patience
+        self.min_batches = min_batches
         self.random_state = random_state
 
     def get_default_callbacks(self):
@@ -54,6 +77,12 @@ class SeededNet(NeuralNet):
             )
         return callbacks
 
+    def get_iterator(self, dataset, training=False):
+        if training and "batch_size" not in self.get_params_for("iterator_train"):
+            size = max(1, min(self.batch_size, math.ceil(len(dataset) / self.min_batches)))
+            return self.iterator_train(dataset, batch_size=size, **self.get_params_for("iterator_train"))
+        return super().get_iterator(dataset, training)
+
     def get_split_datasets(self, X, y=None, **fit_params):
         dataset = self.get_dataset(X, y)
         if self.validation_fraction <= 0:
@@ -62,7 +91,7 @@ class SeededNet(NeuralNet):
 
     def fit(self, X, y=None, **fit_params):
         devices = [torch.cuda.current_device()] if torch.device(self.device).type == "cuda" else []
-        with torch.random.fork_rng(devices=devices):
+        with torch.random.fork_rng(devices=devices), single_torch_thread():
             torch.manual_seed(self.random_state)
             self._train_generator = torch.Generator().manual_seed(self.random_state + 1)
             return super().fit(X, y, **fit_params)
