@@ -156,7 +156,7 @@ class PhasePrior(SeededNet):
     ----------
     module : torch module class, default=PhaseScoreModule
     lr : float, default=2e-3
-    max_epochs : int, default=40
+    max_epochs : int, default=20
     batch_size : int, default=256
     validation_fraction, patience, random_state
         See ``SeededNet``: the held-out slice, early stopping, the seed.
@@ -171,7 +171,7 @@ class PhasePrior(SeededNet):
         criterion=nn.MSELoss,
         optimizer=torch.optim.Adam,
         lr=2e-3,
-        max_epochs=40,
+        max_epochs=20,
         batch_size=256,
         verbose=0,
         **kwargs,

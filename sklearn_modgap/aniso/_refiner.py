@@ -24,7 +24,7 @@ class RefinerModule(nn.Module):
         ``m``.
     n_complement : int
         ``d - r``, the dimension of ``V``.
-    hidden_units : int, default=256
+    hidden_units : int, default=128
     n_layers : int, default=2
     bound_theta, bound_radius, bound_complement : float
         ``alpha_theta``, ``alpha_rho``, ``alpha_v`` (already scaled by the
@@ -35,7 +35,7 @@ class RefinerModule(nn.Module):
         self,
         n_blocks=1,
         n_complement=0,
-        hidden_units=256,
+        hidden_units=128,
         n_layers=2,
         bound_theta=0.0,
         bound_radius=0.0,
@@ -79,7 +79,7 @@ class Refiner(SeededNet):
     ----------
     module : torch module class, default=RefinerModule
     lr : float, default=1e-3
-    max_epochs : int, default=30
+    max_epochs : int, default=20
     batch_size : int, default=256
     validation_fraction, patience, random_state
         See ``SeededNet``.
@@ -94,7 +94,7 @@ class Refiner(SeededNet):
         criterion=nn.MSELoss,
         optimizer=torch.optim.Adam,
         lr=1e-3,
-        max_epochs=30,
+        max_epochs=20,
         batch_size=256,
         verbose=0,
         **kwargs,
