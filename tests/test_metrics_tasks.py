@@ -72,6 +72,11 @@ def test_joint_clustering_scores_separated_modalities_and_aligned_classes():
         "adjusted_rand": pytest.approx(1.0),
         "v_measure": pytest.approx(1.0),
     }
+    rotation = ortho_group.rvs(3, random_state=0)
+    assert joint_clustering_scores(target @ rotation, 2 * aligned @ rotation, classes) == {
+        "adjusted_rand": pytest.approx(1.0),
+        "v_measure": pytest.approx(1.0),
+    }
     # Substitutes on the far side cluster by modality: k-means with 2 clusters
     # splits target from substitutes, which says nothing about the classes.
     apart = -np.abs(aligned) * [1, 1, 0] - [0, 0, 20.0]
