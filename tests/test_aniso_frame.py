@@ -111,9 +111,10 @@ def test_bad_rank_is_a_clear_error(rank, match):
 
 def test_auto_rank_is_even_and_capped_by_the_data():
     rng = np.random.default_rng(0)
-    # Isotropic data: half of the joint variance needs half of the supported rank.
-    source, target = rng.normal(size=(3000, 16)), rng.normal(size=(3000, 16))
-    assert AnisoAlign(alpha=0.0).fit(source, y=target).rank_ == 8
+    source, target = rng.normal(size=(300, 40)), rng.normal(size=(300, 40))
+    assert AnisoAlign(alpha=0.0).fit(source, y=target).rank_ == 16
+    # Features cap it: rows normalised in 10 dimensions span 10 directions.
+    assert AnisoAlign(alpha=0.0).fit(source[:, :10], y=target[:, :10]).rank_ == 10
     # Few rows: capped by what the data supports, (2 - 1) + (2 - 1) = 2.
     assert AnisoAlign(alpha=0.0).fit(source[:2], y=target[:2]).rank_ == 2
 
