@@ -288,3 +288,52 @@ def test_import_does_not_import_torch():
     code = "import sys, sklearn_modgap, sklearn_modgap.aniso; print('torch' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
+
+
+def test_trained_output_does_not_depend_on_eigenvector_order_or_sign(data, monkeypatch):
+    target, source = data
+    from sklearn_modgap.aniso import _frame
+
+    expected = _tiny().fit(source, y=target).transform(source)
+    original = _frame.joint_eigenbasis
+
+    def scrambled(*args):
+        values, vectors = original(*args)
+        vectors = vectors.copy()
+        vectors[:, :6] = vectors[:, [5, 3, 1, 0, 2, 4]] * np.array([1, -1, -1, 1, -1, 1])
+        return values, vectors
+
+    monkeypatch.setattr(_frame, "joint_eigenbasis", scrambled)
+    moved = _tiny().fit(source, y=target).transform(source)
+    # Training noise: the change that another seed makes.
+    noise = np.abs(_tiny(random_state=1).fit(source, y=target).transform(source) - expected).max()
+    assert np.abs(moved - expected).max() <= max(noise, 1e-5)
+
+
+def test_real_clip_features_enter_the_target_support():
+    from conftest import load_real
+
+    from sklearn_modgap import ReAlign
+    from sklearn_modgap.metrics import modality_mixing, relative_geometry_consistency
+
+    target, source = load_real("clip")
+    order = np.random.default_rng(0).permutation(len(target))
+    fit, test = order[:250], order[250:]
+    aligner = AnisoAlign(random_state=0, device="cpu", max_epochs=5).fit(source[fit], y=target[fit])
+    substitutes = aligner.transform(source[test])
+    realign = ReAlign().fit(source[fit], y=target[fit]).transform(source[test])
+
+    def mixing(z):
+        return min(
+            modality_mixing(target[test], z, k=20, direction="substitute"),
+            modality_mixing(target[test], z, k=20, direction="target"),
+        )
+
+    # Measured: AnisoAlign mixes better than ReAlign from both sides (min 0.845
+    # against 0.599) while keeping most of the source geometry (Psi 0.777,
+    # ReAlign 0.956); alignment balance 0.811 against 0.791.
+    assert mixing(substitutes) > mixing(realign) + 0.1
+    assert relative_geometry_consistency(source[test], substitutes) > 0.7
+    assert aligner.score(source[test], target[test]) > ReAlign().fit(source[fit], y=target[fit]).score(
+        source[test], target[test]
+    )
