@@ -5,8 +5,9 @@ aligner is fitted on the first half (source rows and target rows, pairing not
 used) and evaluated on the held-out pairs of the second half:
 ``Delta_mu`` (centroid discrepancy), ``Phi`` (instance consistency), ``Psi``
 (relative geometry consistency), ``Omega_k`` (k-NN consistency), ``M^Z`` and
-``M^X`` (modality mixing from either side) and the alignment balance, plus
-the fit time.  Real data: the four ``mind-the-gap`` feature files beside the
+``M^X`` (modality mixing from either side), the alignment balance and the
+cross-modal transfer (top-1 accuracy of a substitute-trained decoder fed
+target rows), plus the fit time.  Real data: the four ``mind-the-gap`` feature files beside the
 project (index 0 = target, 1 = source); synthetic: ``make_modality_gap``.
 
     python benchmarks/bench_aniso.py                       # real sets + 50,000 synthetic pairs
@@ -25,6 +26,7 @@ from sklearn_modgap.datasets import make_modality_gap
 from sklearn_modgap.metrics import (
     alignment_balance,
     centroid_discrepancy,
+    cross_modal_transfer,
     instance_consistency,
     modality_mixing,
     neighborhood_consistency,
@@ -33,7 +35,7 @@ from sklearn_modgap.metrics import (
 
 DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mind-the-gap"
 REAL_SETS = ("clip", "convirt", "videoclip", "clasp")
-COLUMNS = ("Delta_mu", "Phi", "Psi", "Omega_k", "M^Z", "M^X", "balance", "fit s")
+COLUMNS = ("Delta_mu", "Phi", "Psi", "Omega_k", "M^Z", "M^X", "balance", "transfer", "fit s")
 
 
 def aligners(seed, aniso_params):
@@ -72,6 +74,7 @@ def evaluate(target, source, substitutes, k):
         "M^Z": modality_mixing(target, substitutes, k=k, direction="substitute"),
         "M^X": modality_mixing(target, substitutes, k=k, direction="target"),
         "balance": alignment_balance(target, source, substitutes, k=k, random_state=0),
+        "transfer": cross_modal_transfer(target, source, substitutes),
     }
 
 
