@@ -257,6 +257,11 @@ class AnisoAlign(BaseAligner):
     # ------------------------------------------------------------------ fit
     def _fit(self, source, target):
         self._check_noise_range()
+        if source.shape[1] < 2:
+            raise ValueError(
+                f"AnisoAlign needs at least 2 features to form a polar block; got "
+                f"{source.shape[1]} feature(s)."
+            )
         self.source_mean_, source_cov = _frame.streaming_moments(source, lambda b: self._prepare(b, "X"))
         self.target_mean_, target_cov = _frame.streaming_moments(target, lambda b: self._prepare(b, "y"))
         # lambda is relative to the mean variance per direction, so that one
