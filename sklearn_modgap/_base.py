@@ -262,7 +262,7 @@ class BaseAligner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         The harmonic mean of the relative-geometry consistency ``max(Psi, 0)``
         (the source's geometry kept) and the mean modality mixing
         ``(M_k^Z + M_k^X) / 2`` (the target's support entered), with
-        ``k = min(20, n_pairs - 1)``; see
+        ``k = min(20, n_pairs - 1)`` (at least 3 pairs are needed); see
         :func:`sklearn_modgap.metrics.alignment_balance`.
 
         Parameters
@@ -286,10 +286,15 @@ class BaseAligner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             raise ValueError(
                 f"score needs paired rows: X has {len(X)} rows but y has {len(y)}."
             )
+        if len(X) < 3:
+            raise ValueError(
+                f"score needs at least 3 held-out pairs, got {len(X)}: modality mixing "
+                "counts k >= 2 neighbours among the other rows."
+            )
         substitutes = self.transform(X)
         targets = self.transform_target(y)
         return alignment_balance(
-            targets, X, substitutes, k=max(1, min(20, len(X) - 1)), random_state=0
+            targets, X, substitutes, k=min(20, len(X) - 1), random_state=0
         )
 
     def __sklearn_tags__(self):

@@ -434,3 +434,12 @@ def test_score_needs_paired_rows(data):
     fitted = ReAlign().fit(source, target)
     with pytest.raises(ValueError, match="paired rows"):
         fitted.score(source, target)
+
+
+def test_score_needs_three_pairs(data):
+    source, target = data
+    fitted = CentroidShift().fit(source, target)
+    with pytest.raises(ValueError, match="at least 3 held-out pairs, got 2"):
+        fitted.score(source[:2], target[:2])
+    # Three pairs give k = 2, the smallest neighbourhood modality mixing accepts.
+    assert np.isfinite(fitted.score(source[:3], target[:3]))
