@@ -20,12 +20,13 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_dat
 
 from ._validation import (
     FLOAT_DTYPES,
-    block_slices,
     check_embeddings,
     check_same_features,
+    check_finite_rows,
     checked_row_norms,
+    map_blocks,
     normalize_rows,
-    single_threaded_blas,
+    squared_row_norms,
 )
 
 _FIT_HELP = (
@@ -59,6 +60,32 @@ class SpanMap(NamedTuple):
     coefficients: Callable
 
 
+class _BlockSpan(NamedTuple):
+    """A :class:`SpanMap` with what every block needs, computed once per call."""
+
+    map: SpanMap
+    directions: np.ndarray  # in the data's dtype, at least two rows
+    directions_t: np.ndarray
+    gram: np.ndarray
+    padded: bool
+
+    @classmethod
+    def of(cls, span, dtype):
+        directions = span.directions.astype(dtype)
+        # numpy's product with an inner dimension of one bypasses BLAS and was
+        # 5x slower than with two: a single direction gets a zero partner.
+        padded = directions.shape[0] == 1
+        if padded:
+            directions = np.concatenate([directions, np.zeros_like(directions)])
+        return cls(
+            span,
+            directions,
+            np.ascontiguousarray(span.directions.T.astype(dtype)),
+            span.directions @ span.directions.T,
+            padded,
+        )
+
+
 class BaseAligner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     """Base class of the aligners: see the package's design contract.
 
@@ -73,6 +100,10 @@ class BaseAligner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     """
 
     __metadata_request__fit = {"sample_domain": True}
+
+    # Aligners whose every pass over the rows computes the row norms (the span
+    # maps) check NaN and infinity in those passes instead of in a separate one.
+    _finite_check_in_blocks = False
 
     _parameter_constraints: dict = {
         "alpha": [Interval(Real, 0, 1, closed="both")],
@@ -106,8 +137,11 @@ class BaseAligner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         return self
 
     def _split_fit_data(self, X, y, sample_domain):
-        X = validate_data(self, X, reset=True, **_check_params())
+        X = validate_data(self, X, reset=True, **_check_params(finite=not self._finite_check_in_blocks))
         if sample_domain is None:
+            if self._finite_check_in_blocks and (y is None or _ndim(y) != 2):
+                # X is checked before y, also when the streaming check never runs.
+                check_finite_rows(X, name="X")
             if y is None:
                 raise ValueError(
                     f"{type(self).__name__} requires y to be passed, but the target y is None: "
@@ -118,7 +152,7 @@ class BaseAligner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
                     f"y must be a 2-D array of target-modality embeddings, got a "
                     f"{_ndim(y)}-D array: {_FIT_HELP}."
                 )
-            target = check_embeddings(y, name="y")
+            target = check_embeddings(y, name="y", finite=not self._finite_check_in_blocks)
             check_same_features(X.shape[1], target, name="The target sample y")
             return X, target
 
@@ -150,8 +184,13 @@ class BaseAligner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         return normalize_rows(block, name=name) if self.normalize else block
 
     def _row_scales(self, block, name):
-        """Squared norms of the raw rows (float64) and the factor that prepares them."""
-        sq_norms = np.einsum("ij,ij->i", block, block).astype(np.float64)
+        """Squared norms of the raw rows (float64) and the factor that prepares them.
+
+        Also the streaming check for NaN and infinity of the aligners that skip
+        scikit-learn's separate pass (``_finite_check_in_blocks``): a row with
+        a non-finite entry has a non-finite squared norm.
+        """
+        sq_norms = squared_row_norms(block, name=name)
         if not self.normalize:
             return sq_norms, np.ones_like(sq_norms)
         if np.any(sq_norms == 0):
@@ -165,14 +204,17 @@ class BaseAligner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         product in the block's dtype, accumulated across blocks in float64,
         so the normalised rows are never materialised.
         """
+
+        def block_moments(rows):
+            block = A[rows]
+            sq_norms, scales = self._row_scales(block, name)
+            return block.T @ scales.astype(block.dtype), float(np.sum(sq_norms * scales**2))
+
         total = np.zeros(A.shape[1])
         sq_norm = 0.0
-        with single_threaded_blas():
-            for rows in block_slices(*A.shape, A.itemsize):
-                block = A[rows]
-                sq_norms, scales = self._row_scales(block, name)
-                total += block.T @ scales.astype(block.dtype)
-                sq_norm += float(np.sum(sq_norms * scales**2))
+        for block_total, block_sq_norm in map_blocks(block_moments, *A.shape, A.itemsize):
+            total += block_total
+            sq_norm += block_sq_norm
         return total / A.shape[0], sq_norm / A.shape[0]
 
     # ------------------------------------------------------------ transform
@@ -190,7 +232,9 @@ class BaseAligner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             Substitutes, unit-norm, in the dtype of ``X``.
         """
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, **_check_params(min_samples=1))
+        X = validate_data(
+            self, X, reset=False, **_check_params(min_samples=1, finite=not self._finite_check_in_blocks)
+        )
         return self._map_rows(X, self._source_map(), "X")
 
     def transform_target(self, X):
@@ -210,7 +254,9 @@ class BaseAligner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             Target rows in the aligned space, in the dtype of ``X``.
         """
         check_is_fitted(self)
-        X_checked = validate_data(self, X, reset=False, **_check_params(min_samples=1))
+        X_checked = validate_data(
+            self, X, reset=False, **_check_params(min_samples=1, finite=not self._finite_check_in_blocks)
+        )
         out = self._map_rows(X_checked, self._target_map(), "X")
         return _wrap_data_with_container("transform", out, X, self)
 
@@ -220,40 +266,53 @@ class BaseAligner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     def _map_rows(self, X, step, name):
         """Apply ``T_alpha`` block by block into one preallocated output."""
         out = np.empty_like(X)
-        with single_threaded_blas():
-            for rows in block_slices(*X.shape, X.itemsize):
-                if isinstance(step, SpanMap):
-                    self._map_span_block(X[rows], step, out[rows], name)
-                    continue
-                block = self._prepare(X[rows], name)
+        if isinstance(step, SpanMap):
+            span = _BlockSpan.of(step, X.dtype)
+
+            def map_block(rows):
+                self._map_span_block(X[rows], span, out[rows], name)
+
+        else:
+
+            def map_block(rows):
+                block = X[rows]
+                if step is None and not self.normalize:
+                    check_finite_rows(block, name=name)
+                    out[rows] = block
+                    return
+                block = self._prepare(block, name)
                 if step is None:
                     out[rows] = block
-                    continue
+                    return
                 moved = step(block)
                 if self.alpha != 1:
                     moved = (1.0 - self.alpha) * block + self.alpha * moved
                 out[rows] = moved / checked_row_norms(moved, name="The aligned rows")[:, None]
+
+        # A general step may carry state (C3's noise generator): keep its blocks in order.
+        map_blocks(map_block, *X.shape, X.itemsize, parallel=step is None or isinstance(step, SpanMap))
         return out
 
     def _map_span_block(self, block, span, out, name):
         sq_norms, scales = self._row_scales(block, name)
-        dtype = block.dtype
-        dots = (block @ span.directions.T.astype(dtype)).astype(np.float64) * scales[:, None]
-        row_weight, direction_weights = span.coefficients(sq_norms * scales**2, dots)
+        dots = (block @ span.directions_t).astype(np.float64) * scales[:, None]
+        row_weight, direction_weights = span.map.coefficients(sq_norms * scales**2, dots)
         # T_alpha(u) = (1 - alpha) u + alpha T(u), still a row weight and direction weights.
-        row_weight = (1.0 - self.alpha) + self.alpha * row_weight
-        direction_weights = self.alpha * direction_weights
-        gram = span.directions @ span.directions.T
+        row_weight = (1.0 - self.alpha) + self.alpha * np.broadcast_to(row_weight, sq_norms.shape)
+        direction_weights = self.alpha * np.broadcast_to(direction_weights, dots.shape)
         out_sq_norms = (
             row_weight**2 * sq_norms * scales**2
             + 2.0 * row_weight * np.einsum("ik,ik->i", direction_weights, dots)
-            + np.einsum("ik,kl,il->i", direction_weights, gram, direction_weights)
+            + np.einsum("ik,kl,il->i", direction_weights, span.gram, direction_weights)
         )
         if np.any(out_sq_norms <= 0):
             raise ValueError("The aligned rows have zero norm and cannot be normalized.")
         inverse_norms = 1.0 / np.sqrt(out_sq_norms)
-        np.multiply(block, (row_weight * scales * inverse_norms).astype(dtype)[:, None], out=out)
-        out += (direction_weights * inverse_norms[:, None]).astype(dtype) @ span.directions.astype(dtype)
+        np.multiply(block, (row_weight * scales * inverse_norms).astype(block.dtype)[:, None], out=out)
+        weights = (direction_weights * inverse_norms[:, None]).astype(block.dtype)
+        if span.padded:
+            weights = np.concatenate([weights, np.zeros_like(weights)], axis=1)
+        out += weights @ span.directions
 
     # ---------------------------------------------------------------- score
     def score(self, X, y):
@@ -308,10 +367,10 @@ def _ndim(array):
     return array.ndim if hasattr(array, "ndim") else np.asarray(array).ndim
 
 
-def _check_params(min_samples=2):
+def _check_params(min_samples=2, finite=True):
     return dict(
         accept_sparse=False,
         dtype=FLOAT_DTYPES,
-        ensure_all_finite=True,
+        ensure_all_finite=finite,
         ensure_min_samples=min_samples,
     )

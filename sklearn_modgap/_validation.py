@@ -4,18 +4,24 @@ Every public entry point of the package sends its arrays through these
 functions, so that bad input fails in one place with one kind of message.
 """
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 from sklearn.utils import check_array
 from threadpoolctl import threadpool_limits
 
 FLOAT_DTYPES = (np.float64, np.float32)
 
-# Rows per block for streaming passes: about 2 MiB of float32 at d=512, so a
-# block and its temporaries stay in cache while every pass over it is cheap.
-_BLOCK_BYTES = 2**21
+# Rows per block for streaming passes: about 1 MiB (512 rows of float32 at
+# d=512), so a block, its output and its temporaries stay in one core's L2
+# cache while every pass over it is cheap.
+_BLOCK_BYTES = 2**20
+# Consecutive blocks handed to a worker thread at a time.
+_BLOCKS_PER_TASK = 8
 
 
-def check_embeddings(X, *, name="X", min_samples=2, dtype=FLOAT_DTYPES):
+def check_embeddings(X, *, name="X", min_samples=2, dtype=FLOAT_DTYPES, finite=True):
     """Validate a 2-D dense finite array of embeddings.
 
     Parameters
@@ -28,6 +34,9 @@ def check_embeddings(X, *, name="X", min_samples=2, dtype=FLOAT_DTYPES):
         Fewest rows accepted.
     dtype : dtype or tuple of dtypes, default=(float64, float32)
         Accepted dtypes; other inputs are converted to the first one.
+    finite : bool, default=True
+        Check for NaN and infinity here; ``False`` leaves it to a streaming
+        pass that computes row norms anyway (:func:`squared_row_norms`).
 
     Returns
     -------
@@ -39,7 +48,7 @@ def check_embeddings(X, *, name="X", min_samples=2, dtype=FLOAT_DTYPES):
         accept_sparse=False,
         dtype=dtype,
         ensure_2d=True,
-        ensure_all_finite=True,
+        ensure_all_finite=finite,
         ensure_min_samples=min_samples,
         input_name=name,
     )
@@ -50,6 +59,56 @@ def block_slices(n_rows, n_features, itemsize=4):
     step = max(64, _BLOCK_BYTES // max(1, n_features * itemsize))
     for start in range(0, n_rows, step):
         yield slice(start, min(start + step, n_rows))
+
+
+def n_block_workers():
+    """Threads used by :func:`map_blocks`: the CPUs this process may run on, at most 8."""
+    try:
+        n_cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        n_cpus = os.cpu_count() or 1
+    return max(1, min(n_cpus, 8))
+
+
+def map_blocks(func, n_rows, n_features, itemsize=4, *, parallel=True):
+    """Apply ``func(rows)`` to every block of rows, over a few threads.
+
+    The work inside a block (row norms, products with a few vectors, one
+    write) is memory-bound numpy and BLAS code that releases the GIL, so
+    blocks run side by side on the available cores, each with single-threaded
+    BLAS. Tasks are a few consecutive blocks handed out as threads free up, so
+    a core held by another process slows the pass only by its share.
+
+    Parameters
+    ----------
+    func : callable
+        Called with one ``slice`` of rows; may write into its own rows of a
+        shared output array.
+    n_rows, n_features, itemsize : int
+        Shape and item size of the array being streamed.
+    parallel : bool, default=True
+        ``False`` runs the blocks in order on the calling thread, for a
+        ``func`` with state that must advance block by block (a random
+        generator).
+
+    Returns
+    -------
+    results : list
+        ``func``'s return values in block order, so reductions over them are
+        deterministic whatever the number of threads.
+    """
+    slices = list(block_slices(n_rows, n_features, itemsize))
+    n_workers = min(n_block_workers(), -(-len(slices) // _BLOCKS_PER_TASK)) if parallel else 1
+    with single_threaded_blas():
+        if n_workers <= 1:
+            return [func(rows) for rows in slices]
+        tasks = [
+            slices[start : start + _BLOCKS_PER_TASK]
+            for start in range(0, len(slices), _BLOCKS_PER_TASK)
+        ]
+        with ThreadPoolExecutor(n_workers) as pool:
+            done = pool.map(lambda task: [func(rows) for rows in task], tasks)
+            return [result for task_results in done for result in task_results]
 
 
 def single_threaded_blas():
@@ -63,9 +122,31 @@ def single_threaded_blas():
     return threadpool_limits(limits=1, user_api="blas")
 
 
+def squared_row_norms(X, *, name="X"):
+    """Squared Euclidean norm of every row, in float64.
+
+    Doubles as the streaming check for NaN and infinity: a row with a
+    non-finite entry has a non-finite squared norm.  Finite entries whose
+    squares overflow the dtype are recomputed in float64.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        sq_norms = np.vecdot(X, X) if hasattr(np, "vecdot") else np.einsum("ij,ij->i", X, X)
+    sq_norms = sq_norms.astype(np.float64)
+    if not np.isfinite(sq_norms).all():
+        check_finite_rows(X, name=name)
+        sq_norms = np.einsum("ij,ij->i", X.astype(np.float64), X.astype(np.float64))
+    return sq_norms
+
+
+def check_finite_rows(X, *, name="X"):
+    """Raise if ``X`` holds NaN or infinity."""
+    if not np.isfinite(X).all():
+        raise ValueError(f"Input {name} contains NaN or infinity.")
+
+
 def checked_row_norms(X, *, name="X"):
     """Euclidean norm of every row, refusing rows that cannot be normalised."""
-    norms = np.sqrt(np.einsum("ij,ij->i", X, X))
+    norms = np.sqrt(squared_row_norms(X, name=name)).astype(X.dtype, copy=False)
     zero = np.flatnonzero(norms == 0)
     if zero.size:
         raise ValueError(

@@ -14,6 +14,7 @@ from sklearn.model_selection import GridSearchCV, KFold, cross_val_score
 from sklearn.pipeline import make_pipeline
 
 from sklearn_modgap import C3, CentroidShift, MomentMatch, RandomTargetReplacement, ReAlign
+from sklearn_modgap.datasets import make_modality_gap
 from sklearn_modgap.metrics import centroid_discrepancy, relative_geometry_consistency
 
 ALIGNERS = [
@@ -443,3 +444,47 @@ def test_score_needs_three_pairs(data):
         fitted.score(source[:2], target[:2])
     # Three pairs give k = 2, the smallest neighbourhood modality mixing accepts.
     assert np.isfinite(fitted.score(source[:3], target[:3]))
+
+
+@pytest.mark.parametrize("aligner", [CentroidShift(), ReAlign(alpha=0.5), C3(random_state=0)], ids=repr)
+def test_threaded_block_passes_match_one_thread(aligner, monkeypatch):
+    """Statistics and outputs do not depend on how many threads stream the blocks."""
+    import sklearn_modgap._validation as validation
+
+    target, source = make_modality_gap(n_pairs=3000, n_features=16, random_state=0)
+    monkeypatch.setattr(validation, "_BLOCK_BYTES", 64 * 16 * 8)  # 64-row blocks: 47 of them
+    results = {}
+    for n_workers in (1, 3):
+        monkeypatch.setattr(validation, "n_block_workers", lambda n=n_workers: n)
+        fitted = clone(aligner).fit(source, y=target)
+        results[n_workers] = (fitted.transform(source), fitted.transform_target(target))
+    np.testing.assert_array_equal(results[1][0], results[3][0])
+    np.testing.assert_array_equal(results[1][1], results[3][1])
+
+
+@pytest.mark.parametrize("aligner", [CentroidShift(), ReAlign(), CentroidShift(normalize=False)], ids=repr)
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_streamed_finite_check_finds_one_bad_entry_anywhere(aligner, bad):
+    """CentroidShift and ReAlign check NaN/inf in their row-norm passes, not in a separate one."""
+    target, source = make_modality_gap(n_pairs=5000, n_features=16, random_state=0)
+    fitted = clone(aligner).fit(source, y=target)
+    for call, rows in [
+        (lambda X: clone(aligner).fit(X, y=target), source),
+        (lambda X: clone(aligner).fit(source, y=X), target),
+        (lambda X: clone(aligner).fit(X, np.zeros(len(X))), source),
+        (fitted.transform, source),
+        (fitted.transform_target, target),
+    ]:
+        broken = rows.copy()
+        broken[4321, 7] = bad  # far past the first block
+        with pytest.raises(ValueError, match="contains NaN or infinity"):
+            call(broken)
+
+
+def test_entries_whose_squares_overflow_are_not_called_infinite():
+    target, source = make_modality_gap(n_pairs=50, n_features=8, random_state=0)
+    source = source.astype(np.float32)
+    large = source.copy()
+    large[0] *= np.float32(1e20)  # finite, but its squared norm overflows float32
+    fitted = ReAlign().fit(source, y=target.astype(np.float32))
+    np.testing.assert_allclose(fitted.transform(large)[0], fitted.transform(source)[0], atol=1e-6)

@@ -58,6 +58,8 @@ class CentroidShift(BaseAligner):
     (200, 32)
     """
 
+    _finite_check_in_blocks = True
+
     _parameter_constraints: dict = {
         **BaseAligner._parameter_constraints,
         "alpha": [Interval(Real, None, None, closed="neither")],

@@ -3,7 +3,7 @@
 import numpy as np
 
 from .._base import BaseAligner, SpanMap
-from .._validation import block_slices, single_threaded_blas
+from .._validation import map_blocks
 
 
 class ReAlign(BaseAligner):
@@ -75,6 +75,8 @@ class ReAlign(BaseAligner):
     (3, 32)
     """
 
+    _finite_check_in_blocks = True
+
     def __init__(self, alpha=1.0, *, normalize=True):
         self.alpha = alpha
         self.normalize = normalize
@@ -94,16 +96,22 @@ class ReAlign(BaseAligner):
         # mu_hat = mean of x_hat = (s u + c) / m over the fit rows, with
         # c = mu_x - s mu_y and m = |s u + c|: two matrix-vector products per block.
         offset = self._trace_offset()
+
+        def block_calibration(rows):
+            block = source[rows]
+            sq_norms, scales = self._row_scales(block, "X")
+            dots = (block @ offset.astype(block.dtype)).astype(np.float64) * scales
+            inverse_norms = 1.0 / self._trace_aligned_norms(sq_norms * scales**2, dots)
+            weights = (self.trace_scale_ * scales * inverse_norms).astype(block.dtype)
+            return block.T @ weights, inverse_norms.sum()
+
         total = np.zeros(source.shape[1])
         inverse_norm_sum = 0.0
-        with single_threaded_blas():
-            for rows in block_slices(*source.shape, source.itemsize):
-                block = source[rows]
-                sq_norms, scales = self._row_scales(block, "X")
-                dots = (block @ offset.astype(block.dtype)).astype(np.float64) * scales
-                inverse_norms = 1.0 / self._trace_aligned_norms(sq_norms * scales**2, dots)
-                total += block.T @ (self.trace_scale_ * scales * inverse_norms).astype(block.dtype)
-                inverse_norm_sum += inverse_norms.sum()
+        for block_total, block_inverse_norms in map_blocks(
+            block_calibration, *source.shape, source.itemsize
+        ):
+            total += block_total
+            inverse_norm_sum += block_inverse_norms
         self.calibration_mean_ = (total + inverse_norm_sum * offset) / source.shape[0]
 
     def _trace_offset(self):
