@@ -29,6 +29,7 @@ extensions = [
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 exclude_patterns = ["_build", "auto_examples/*.ipynb", "auto_examples/*.py", "auto_examples/*.zip"]
 root_doc = "index"
+templates_path = ["_templates"]
 
 autosummary_generate = True
 autodoc_default_options = {
