@@ -446,6 +446,17 @@ def save_diagnostic_figures(target, source, output_dir, *, q=128, dpi=120):
     -------
     paths : list of pathlib.Path
         The files written.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from sklearn_modgap.datasets import make_modality_gap
+    >>> from sklearn_modgap.plotting import save_diagnostic_figures
+    >>> target, source = make_modality_gap(n_pairs=100, n_features=16, random_state=0)
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     paths = save_diagnostic_figures(target, source, folder, q=8)
+    ...     print(sorted(path.name for path in paths))
+    ['cosine_densities.png', 'pca_pairs.png', 'residual_spectrum.png', 'spectra.png', 'subspace_overlap.png']
     """
     target = prepare_rows(target, name="target", min_samples=2)
     source = prepare_rows(source, name="source", min_samples=2)
