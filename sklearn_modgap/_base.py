@@ -197,17 +197,25 @@ class BaseAligner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             checked_row_norms(block, name=name)
         return sq_norms, 1.0 / np.sqrt(sq_norms)
 
-    def _moments(self, A, name):
+    def _scales_of(self, sq_norms):
+        """The factor that prepares rows of known squared norms."""
+        return 1.0 / np.sqrt(sq_norms) if self.normalize else np.ones_like(sq_norms)
+
+    def _moments(self, A, name, row_sq_norms=None):
         """Mean (float64) and mean squared norm of prepared rows, in one streaming pass.
 
         Each block contributes ``block.T @ (1 / norms)``: a matrix-vector
         product in the block's dtype, accumulated across blocks in float64,
-        so the normalised rows are never materialised.
+        so the normalised rows are never materialised.  When ``row_sq_norms``
+        (a float64 array of ``len(A)``) is given, the squared norms of the raw
+        rows are kept in it for a later pass.
         """
 
         def block_moments(rows):
             block = A[rows]
             sq_norms, scales = self._row_scales(block, name)
+            if row_sq_norms is not None:
+                row_sq_norms[rows] = sq_norms
             return block.T @ scales.astype(block.dtype), float(np.sum(sq_norms * scales**2))
 
         total = np.zeros(A.shape[1])
