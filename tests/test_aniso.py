@@ -290,6 +290,32 @@ def test_import_does_not_import_torch():
     assert result.stdout.strip() == "False"
 
 
+@pytest.mark.parametrize("name", ["AnisoAlign", "PhasePrior", "Refiner", "PhaseScoreModule", "RefinerModule"])
+def test_docstrings_render_without_unknown_reference_targets(name):
+    """In reST a word ending in ``_`` is a reference: outside backquotes, shapes
+    like ``(n_blocks_,)`` break the documentation build run with -W."""
+    import inspect
+    import io
+
+    import sklearn_modgap.aniso
+
+    docscrape = pytest.importorskip("numpydoc.docscrape_sphinx")
+    docutils_core = pytest.importorskip("docutils.core")
+    obj = getattr(sklearn_modgap.aniso, name)
+    docstrings = [inspect.getdoc(obj)] + [
+        inspect.getdoc(member)
+        for member_name, member in vars(obj).items()
+        if inspect.isfunction(member) and not member_name.startswith("_") and member.__doc__
+    ]
+    for docstring in docstrings:
+        rst = str(docscrape.SphinxDocString(docstring, config={"show_class_members": False}))
+        messages = io.StringIO()
+        docutils_core.publish_doctree(
+            rst, settings_overrides={"report_level": 2, "halt_level": 5, "warning_stream": messages}
+        )
+        assert "Unknown target name" not in messages.getvalue(), messages.getvalue()
+
+
 def test_trained_output_does_not_depend_on_eigenvector_order_or_sign(data, monkeypatch):
     target, source = data
     from sklearn_modgap.aniso import _frame

@@ -124,26 +124,26 @@ class AnisoAlign(BaseAligner):
         ``m = rank_ / 2``.
     source_mean_, target_mean_ : ndarray of shape (n_features,)
         ``mu_y`` and ``mu_x``.
-    frame_ : ndarray of shape (n_features, rank_)
+    frame_ : ndarray of shape (n_features, ``rank_``)
         ``Q_U R``: block ``k`` is spanned by columns ``2k`` and ``2k + 1``.
-    mixing_ : ndarray of shape (rank_, rank_)
+    mixing_ : ndarray of shape (``rank_``, ``rank_``)
         ``R``.
-    complement_ : ndarray of shape (n_features, n_features - rank_)
+    complement_ : ndarray of shape (n_features, n_features - ``rank_``)
         Orthonormal basis of ``V``.
-    complement_scale_ : ndarray of shape (n_features - rank_,)
+    complement_scale_ : ndarray of shape (n_features - ``rank_``,)
         V-side diagonal rescaling.
-    complement_std_ : ndarray of shape (n_features - rank_,)
+    complement_std_ : ndarray of shape (n_features - ``rank_``,)
         Target standard deviation along each complement axis.
-    source_radius_quantiles_, target_radius_quantiles_ : ndarray of shape (257, n_blocks_)
+    source_radius_quantiles_, target_radius_quantiles_ : ndarray of shape (257, ``n_blocks_``)
         Per-block radius quantiles (levels ``0, 1/256, ..., 1``) of the fit rows.
-    radius_center_, radius_scale_ : ndarray of shape (n_blocks_,)
+    radius_center_, radius_scale_ : ndarray of shape (``n_blocks_``,)
         Mean and standard deviation of the target's ``log(rho + eps)``, the
         standardisation of the networks' radial input.
-    mean_phase_, concentration_ : ndarray of shape (n_blocks_,)
+    mean_phase_, concentration_ : ndarray of shape (``n_blocks_``,)
         ``psi_bar_k`` and ``alpha_k`` of the target.
-    phase_coupling_, phase_offset_ : ndarray of shape (n_blocks_, n_blocks_)
+    phase_coupling_, phase_offset_ : ndarray of shape (``n_blocks_``, ``n_blocks_``)
         ``M_kl`` and ``delta_kl`` of the target.
-    phase_graph_ : ndarray of shape (n_blocks_, n_blocks_)
+    phase_graph_ : ndarray of shape (``n_blocks_``, ``n_blocks_``)
         Weights of the sparse graph ``E`` (zero off the graph).
     prior_ : PhasePrior or None
         The fitted stage I net (``None`` when not used).
@@ -157,7 +157,7 @@ class AnisoAlign(BaseAligner):
         The resolved torch device.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (``n_features_in_``,)
         Names of the features, when ``X`` had string column names.
 
     See Also
