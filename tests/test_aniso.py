@@ -246,6 +246,38 @@ def test_early_stopping_holds_out_a_slice_of_the_fit_rows(data):
     assert sum(history[-1, "batches", :, "valid_batch_size"]) == 40
 
 
+def test_batches_are_fetched_in_one_call_each_with_the_rows_of_a_row_wise_loader():
+    from torch.utils.data import DataLoader
+
+    rows = np.arange(50, dtype=np.float32)
+    net = PhasePrior(batch_size=16, min_batches=4)
+    dataset = net.get_dataset({"phase": np.column_stack([rows, -rows]), "log_radius": rows[:, None]})
+    calls = []
+    original = type(dataset).__getitem__
+    dataset.__class__ = type(
+        "CountingDataset", (type(dataset),), {"__getitem__": lambda self, i: calls.append(i) or original(self, i)}
+    )
+    # Training batches: at least min_batches=4 per epoch, so 13 rows each.
+    batches = list(net.get_iterator(dataset, training=True))
+    assert len(calls) == len(batches) == 4
+    expected = list(DataLoader(dataset, batch_size=13))
+    for batch, reference in zip(batches, expected):
+        for key in ("phase", "log_radius"):
+            np.testing.assert_array_equal(batch[0][key].numpy(), reference[0][key].numpy())
+    # Validation batches have batch_size rows.
+    assert [len(batch[0]["phase"]) for batch in net.get_iterator(dataset)] == [16, 16, 16, 2]
+
+
+def test_calibration_puts_the_mean_of_the_fit_substitutes_on_the_target_mean(data):
+    target, source = data
+    aligner = _tiny().fit(source, y=target)
+    prepared = aligner._prepare(source, "X")
+    basis = aligner._basis(np.float64)
+    unnormalised = aligner.target_mean_ + aligner._aligned_coords(prepared, basis) @ basis.T
+    # The fit projects float32 rows in float32.
+    np.testing.assert_allclose((unnormalised + aligner.calibration_shift_).mean(axis=0), aligner.target_mean_, atol=1e-6)
+
+
 def test_verbose_prints_progress(data, capsys):
     target, source = data
     _tiny(verbose=1, max_epochs=1).fit(source, y=target)

@@ -9,6 +9,7 @@ import torch
 from skorch import NeuralNet
 from skorch.callbacks import EarlyStopping
 from skorch.dataset import ValidSplit
+from torch.utils.data import BatchSampler, RandomSampler, SequentialSampler
 
 
 def _silent(*args, **kwargs):
@@ -78,10 +79,26 @@ class SeededNet(NeuralNet):
         return callbacks
 
     def get_iterator(self, dataset, training=False):
-        if training and "batch_size" not in self.get_params_for("iterator_train"):
-            size = max(1, min(self.batch_size, math.ceil(len(dataset) / self.min_batches)))
-            return self.iterator_train(dataset, batch_size=size, **self.get_params_for("iterator_train"))
-        return super().get_iterator(dataset, training)
+        """Batches drawn by indexing the arrays once per batch.
+
+        A ``DataLoader`` with a batch size fetches and collates every row by
+        itself: 16,384 rows for 20 epochs were 655,360 Python calls, half of
+        a fit's time.  Here a ``BatchSampler`` hands each batch's indices to
+        the dataset in one call (the batches are the same rows in the same
+        order), and the loader only converts the arrays to tensors.
+        """
+        kwargs = self.get_params_for("iterator_train" if training else "iterator_valid")
+        iterator = self.iterator_train if training else self.iterator_valid
+        size = kwargs.pop("batch_size", None)
+        if size is None:
+            size = self.batch_size
+            if training:
+                size = max(1, min(size, math.ceil(len(dataset) / self.min_batches)))
+        if size == -1:
+            size = len(dataset)
+        order = RandomSampler(dataset) if kwargs.pop("shuffle", False) else SequentialSampler(dataset)
+        batches = BatchSampler(order, size, drop_last=kwargs.pop("drop_last", False))
+        return iterator(dataset, batch_size=None, sampler=batches, **kwargs)
 
     def get_split_datasets(self, X, y=None, **fit_params):
         dataset = self.get_dataset(X, y)
