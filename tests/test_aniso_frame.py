@@ -182,6 +182,25 @@ def test_global_initialisation_rescales_v_side_to_target_variance():
     np.testing.assert_allclose(scaled.var(axis=0), target_coords.var(axis=0), rtol=1e-8)
 
 
+def test_v_side_rescaling_shrinks_towards_the_isotropic_trace_ratio():
+    # Diagonal covariances: complement axes 0 and 1 are populated, axis 2 is not.
+    source_cov = np.diag([4.0, 1.0, 0.0])
+    target_cov = np.diag([1.0, 4.0, 0.0])
+    complement = np.eye(3)
+    ratio = 5.0 / 5.0
+    np.testing.assert_allclose(
+        _frame.complement_scale(source_cov, target_cov, complement, 0.5),
+        np.sqrt([(1 + 0.5 * ratio) / 4.5, (4 + 0.5 * ratio) / 1.5, ratio]),
+    )
+    # Where neither sample has variance the scale is sqrt(tr Sigma_i / tr Sigma_t),
+    # ReAlign's isotropic scale, and a large ridge gives it on every axis.
+    target_cov = np.diag([4.0, 4.0, 0.0])
+    assert _frame.complement_scale(source_cov, target_cov, complement, 1.0)[2] == pytest.approx(np.sqrt(8 / 5))
+    np.testing.assert_allclose(
+        _frame.complement_scale(source_cov, target_cov, complement, 1e12), np.sqrt(8 / 5), rtol=1e-9
+    )
+
+
 def test_radial_quantile_map_is_monotone_and_hits_target_quantiles():
     levels = np.linspace(0, 1, _frame.N_RADIUS_QUANTILES)
     source_q = np.column_stack([levels, 2 * levels])

@@ -80,9 +80,11 @@ class AnisoAlign(BaseAligner):
         Temperature of that softmax.
     lambda_reg : float, default=1.0
         Ridge ``lambda`` of the joint matrix, in units of the mean variance
-        per direction ``(tr Sigma_t + tr Sigma_i) / (2 d)``.  It is also added
-        to both variances of the V-side rescaling, which shrinks the
-        rescaling of weakly populated directions towards 1.
+        per direction ``(tr Sigma_t + tr Sigma_i) / (2 d)``.  It also
+        regularises the V-side rescaling,
+        ``s_j = sqrt((v_x,j + lambda g) / (v_y,j + lambda))`` with
+        ``g = tr Sigma_i / tr Sigma_t``, which shrinks the scale of weakly
+        populated directions towards the isotropic scale ``sqrt(g)``.
     noise_range : tuple of two floats, default=(0.05, 1.5)
         ``(sigma_min, sigma_max)`` of the geometric noise schedule
         ``sigma_t = sigma_min (sigma_max / sigma_min)^t``, ``t ~ U(0, 1)``.

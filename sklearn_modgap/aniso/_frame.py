@@ -146,14 +146,23 @@ def radial_quantile_map(radius, source_quantiles, target_quantiles):
 
 
 def complement_scale(source_cov, target_cov, complement, lambda_reg):
-    """V-side diagonal rescaling: ``s_j = sqrt((v_x,j + lambda) / (v_y,j + lambda))``.
+    """V-side diagonal rescaling: ``s_j = sqrt((v_x,j + lambda g) / (v_y,j + lambda))``.
 
     ``v_x,j`` and ``v_y,j`` are the target and source variances along the
-    ``j``-th column of the complement basis.
+    ``j``-th column of the complement basis and ``g = tr Sigma_i / tr Sigma_t``
+    the ratio of the total variances.  The ridge shrinks the scale of weakly
+    populated directions towards the isotropic scale ``sqrt(g)`` (ReAlign's
+    trace alignment) rather than towards 1: a direction the fit rows barely
+    populate still carries held-out rows' variance, and without evidence of
+    its own ratio the global one is the better guess.  On VideoCLIP (50 fit
+    pairs in 768 dimensions) shrinking towards 1 left the held-out substitutes
+    too concentrated (``M^X`` 0.395 against 0.746).
     """
-    target_var = np.sum(complement * (target_cov @ complement), axis=0)
-    source_var = np.sum(complement * (source_cov @ complement), axis=0)
-    return np.sqrt((np.maximum(target_var, 0) + lambda_reg) / (np.maximum(source_var, 0) + lambda_reg))
+    target_var = np.maximum(np.sum(complement * (target_cov @ complement), axis=0), 0)
+    source_var = np.maximum(np.sum(complement * (source_cov @ complement), axis=0), 0)
+    source_total = np.trace(source_cov)
+    ratio = np.trace(target_cov) / source_total if source_total > 0 else 1.0
+    return np.sqrt((target_var + lambda_reg * ratio) / (source_var + lambda_reg))
 
 
 def complement_std(cov, complement, lambda_reg):
