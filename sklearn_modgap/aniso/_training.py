@@ -82,8 +82,8 @@ class SeededNet(NeuralNet):
         """Batches drawn by indexing the arrays once per batch.
 
         A ``DataLoader`` with a batch size fetches and collates every row by
-        itself: 16,384 rows for 20 epochs were 655,360 Python calls, half of
-        a fit's time.  Here a ``BatchSampler`` hands each batch's indices to
+        itself: 16,384 rows for 20 epochs were 655,360 Python calls, over a
+        third of a fit's time.  Here a ``BatchSampler`` hands each batch's indices to
         the dataset in one call (the batches are the same rows in the same
         order), and the loader only converts the arrays to tensors.
         """
