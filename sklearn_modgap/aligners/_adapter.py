@@ -81,7 +81,7 @@ class ContrastiveAdapter(BaseAligner):
         Mean training loss of each epoch.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (``n_features_in_``,)
         Names of the features, when ``X`` had string column names.
 
     See Also

@@ -114,7 +114,7 @@ class SSP(BaseAligner):
 
     Attributes
     ----------
-    shared_basis_ : ndarray of shape (n_features, n_shared_)
+    shared_basis_ : ndarray of shape (n_features, ``n_shared_``)
         Orthonormal basis ``B`` of the shared space, by decreasing projected
         variance.
     principal_angles_ : ndarray of shape (min(k_x, k_y),)
@@ -132,7 +132,7 @@ class SSP(BaseAligner):
         Mean of the prepared source fit rows (subtracted when ``centre``).
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (``n_features_in_``,)
         Names of the features, when ``X`` had string column names.
 
     See Also

@@ -155,11 +155,27 @@ class PhasePrior(SeededNet):
     Parameters
     ----------
     module : torch module class, default=PhaseScoreModule
+        The network trained.
+    criterion : torch loss class, default=torch.nn.MSELoss
+        Required by skorch; the loss actually minimised is ``step_loss``.
+    optimizer : torch optimizer class, default=torch.optim.Adam
+        The optimizer.
     lr : float, default=2e-3
+        Learning rate.
     max_epochs : int, default=20
+        Largest number of epochs.
     batch_size : int, default=256
-    validation_fraction, patience, random_state
-        See ``SeededNet``: the held-out slice, early stopping, the seed.
+        Rows per batch (smaller on small data, see ``min_batches``).
+    validation_fraction : float, default=0.1
+        Share of the fit rows held out to judge early stopping; 0 disables it.
+    patience : int, default=5
+        Epochs without improvement of the held-out loss before stopping.
+    min_batches : int, default=16
+        Least number of batches in a training epoch.
+    random_state : int, default=0
+        Seed of the whole fit (initialisation, shuffling, noise, held-out slice).
+    verbose : int, default=0
+        skorch verbosity.
     **kwargs
         Any other ``skorch.NeuralNet`` parameter, e.g. ``module__hidden_units``.
     """
@@ -173,6 +189,10 @@ class PhasePrior(SeededNet):
         lr=2e-3,
         max_epochs=20,
         batch_size=256,
+        validation_fraction=0.1,
+        patience=5,
+        min_batches=16,
+        random_state=0,
         verbose=0,
         **kwargs,
     ):
@@ -183,6 +203,10 @@ class PhasePrior(SeededNet):
             lr=lr,
             max_epochs=max_epochs,
             batch_size=batch_size,
+            validation_fraction=validation_fraction,
+            patience=patience,
+            min_batches=min_batches,
+            random_state=random_state,
             verbose=verbose,
             **kwargs,
         )
