@@ -50,8 +50,8 @@ def test_exact_back_end_matches_brute_force(large):
 
 
 def test_approximate_equals_exact_when_the_index_scans_everything():
-    # Fewer rows than one cell and fewer features than the projection: one
-    # cell, a rotation, exact re-scoring - the result is the exact one.
+    # Fewer rows than two cells: every query scans every row, and the exact
+    # re-scoring of the best candidates gives the exact result.
     data = _unit(np.random.default_rng(0).normal(size=(120, 16)))
     exact = self_neighbors(data, 5)
     np.testing.assert_array_equal(self_neighbors(data, 5, knn="approximate"), exact)
@@ -59,6 +59,17 @@ def test_approximate_equals_exact_when_the_index_scans_everything():
     np.testing.assert_array_equal(
         query_neighbors(data, queries, 5, knn="approximate"), query_neighbors(data, queries, 5)
     )
+
+
+def test_approximate_accepts_read_only_float64_rows(large, recwarn):
+    target, source = large
+    pool = np.vstack([target, source])[:3000]
+    wide = pool.astype(np.float64)
+    wide.setflags(write=False)
+    found = self_neighbors(wide, 10, knn="approximate")
+    assert not [w for w in recwarn if "writable" in str(w.message)]
+    assert _recall(found, self_neighbors(pool, 10)) >= 0.9
+    np.testing.assert_array_equal(found, self_neighbors(pool, 10, knn="approximate"))
 
 
 def test_approximate_recall_never_self_and_deterministic(large):

@@ -8,36 +8,44 @@ agree.
 through BLAS and keeps only the ``k`` best per row: no ``n x n`` matrix is
 ever built, and its cost is the ``2 n^2 d`` flops of the distances.
 
-``"approximate"`` (for large ``n``) is a faiss inverted-file index on the
-rows projected onto their top ``_PROJECTED_DIM`` principal axes: a k-means
-cuts the projections into about ``_CELLS_PER_SQRT_ROW * sqrt(n)`` cells, each
-query scans the cells nearest to it until about ``_SCANNED_ROWS`` rows are
-seen (10 % of 40,000, 1 % of 400,000, so that the total cost grows like
-``n`` rather than ``n^2``), and its ``_RERANKED * k``
-best candidates are re-scored with exact full-dimensional cosines, so the
-projection costs little recall.  faiss was chosen over pynndescent by
-measurement (CLIP-like embeddings from ``make_modality_gap``, d=512, a
-40,000-row pool, k=20, two busy cores, where the exact self-search took
-98 s): pynndescent's NN-descent reached a neighbour recall of 0.93 in 138 s;
-faiss's HNSW graph (M=16, efSearch=64) 0.95 in 38 s (build and search); the
-projected inverted file 0.95 in 17 s.
+``"approximate"`` (for large ``n``) is an inverted file scanned with
+matrix products, written for this module with torch: a seeded k-means cuts
+the rows searched into about ``_CELLS_PER_SQRT_ROW * sqrt(n)`` cells, each
+query picks the ``_PROBES`` cells nearest to it, and the queries are grouped
+by their nearest cell so that each group is scored against the union of its
+members' cells by one matrix product (in bfloat16 where the processor runs
+it faster than float32, as with AMX).  The ``k + _SPARE`` best candidates of
+each query are then re-scored with exact cosines.  Cells are at least
+``_MIN_ROWS_PER_CELL`` rows, so a small pool is one cell that every query
+scans.  Chosen by measurement (CLIP-like embeddings from ``make_modality_gap``,
+d=512, k=20, two cores, ``benchmarks/bench_knn.py``), as a fraction of the
+exact search's time in the same run: pynndescent's NN-descent reached a
+neighbour recall of 0.93 at 1.4x and faiss's HNSW graph (M=16, efSearch=64)
+0.95 at 0.39x on a 40,000-row pool; a faiss inverted file on 192 principal
+axes with exact re-scoring 0.96 at 0.32x (a 40,000-row pool searched for
+20,000 rows, 3.0 s against 9.3 s), most of it spent in faiss's per-query
+scanning; this grouped scan 0.986 at 0.2x (1.9 s against 9.2 s).  The
+scanned share falls like ``1 / sqrt(n)``, so the cost grows like ``n^1.5``.
 """
+
+import time
+import warnings
 
 import numpy as np
 from sklearn.neighbors import NearestNeighbors
 
-from .._validation import block_slices, single_threaded_blas
-
 KNN_METHODS = ("exact", "approximate")
 
-# Chosen on CLIP-like synthetic embeddings (d=512, k=20): on 20,000 + 20,000
-# rows they gave a neighbour recall of 0.96 to 0.99 (benchmarks/bench_knn.py).
-_PROJECTED_DIM = 192
+# Chosen on CLIP-like synthetic embeddings (d=512, k=20, benchmarks/bench_knn.py).
 _CELLS_PER_SQRT_ROW = 1.25
+_MIN_ROWS_PER_CELL = 64
+_PROBES = 12  # cells scanned per query
+_SPARE = 8  # candidates re-scored beyond the k wanted
+_KMEANS_ITERATIONS = 8
 _TRAINING_ROWS_PER_CELL = 64
-_SCANNED_ROWS = 4000
-_RERANKED = 3  # candidates kept per wanted neighbour before exact re-scoring
 _KMEANS_SEED = 0
+_BLOCK_ROWS = 8192
+_MEMBERS_PER_PRODUCT = 256  # query rows per product, bounding the score buffer
 
 
 def check_k(k, n_candidates, *, what):
@@ -99,62 +107,133 @@ def drop_self(found, own):
     return found[keep].reshape(found.shape[0], found.shape[1] - 1)
 
 
-def _project(data, queries):
-    """Centred projections on the top principal axes of the rows searched and queried."""
-    n_features = data.shape[1]
-    n_dims = min(_PROJECTED_DIM, n_features)
-    parts = [data] if queries is None else [data, queries]
-    n_rows = sum(part.shape[0] for part in parts)
-    mean = sum(part.sum(axis=0, dtype=np.float64) for part in parts) / n_rows
-    scatter = np.zeros((n_features, n_features))
-    # Only the leading axes are needed, and only roughly: float32 products suffice.
-    centre = mean.astype(np.float32)
-    for part in parts:
-        for rows in block_slices(*part.shape, part.itemsize):
-            block = part[rows].astype(np.float32, copy=False) - centre
-            scatter += block.T @ block
-    with single_threaded_blas():
-        axes = np.linalg.eigh(scatter)[1][:, ::-1][:, :n_dims].astype(np.float32)
+def _scan_dtype():
+    """bfloat16 where this processor multiplies it faster than float32, else float32."""
+    global _SCAN_DTYPE
+    if _SCAN_DTYPE is None:
+        import torch
 
-    def project(part):
-        out = np.empty((part.shape[0], n_dims), dtype=np.float32)
-        for rows in block_slices(*part.shape, part.itemsize):
-            out[rows] = (part[rows].astype(np.float32, copy=False) - centre) @ axes
-        return out
+        a, b = torch.ones(1024, 512), torch.ones(512, 2048)
+        seconds = {}
+        for dtype in (torch.float32, torch.bfloat16):
+            x, y = a.to(dtype), b.to(dtype)
+            x @ y
+            start = time.perf_counter()
+            for _ in range(3):
+                x @ y
+            seconds[dtype] = time.perf_counter() - start
+        _SCAN_DTYPE = min(seconds, key=seconds.get)
+    return _SCAN_DTYPE
 
-    return project(data), (None if queries is None else project(queries))
+
+_SCAN_DTYPE = None
+
+
+def _cell_scores(rows, centres, dtype):
+    """``x . c - |c|^2 / 2`` for row blocks: larger is nearer (rows are unit-norm)."""
+    half_norms = 0.5 * (centres * centres).sum(1)
+    centres_t = centres.to(dtype).T
+    for start in range(0, rows.shape[0], _BLOCK_ROWS):
+        block = rows[start : start + _BLOCK_ROWS].to(dtype)
+        yield (block @ centres_t).float() - half_norms
+
+
+def _kmeans(data, n_cells, dtype, generator):
+    import torch
+
+    n_rows = data.shape[0]
+    sample = data[torch.randperm(n_rows, generator=generator)[: _TRAINING_ROWS_PER_CELL * n_cells]]
+    sample = sample.float()
+    centres = sample[torch.randperm(sample.shape[0], generator=generator)[:n_cells]].clone()
+    for _ in range(_KMEANS_ITERATIONS):
+        nearest = torch.cat([s.argmax(1) for s in _cell_scores(sample, centres, dtype)])
+        sums = torch.zeros_like(centres).index_add_(0, nearest, sample)
+        counts = torch.bincount(nearest, minlength=n_cells).float()
+        # an emptied cell keeps its centre
+        centres = torch.where(counts[:, None] > 0, sums / counts.clamp(min=1)[:, None], centres)
+    return centres
+
+
+def _as_tensor(array):
+    """A torch view of ``array`` (read-only arrays too: it is never written)."""
+    import torch
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        return torch.from_numpy(np.ascontiguousarray(array))
 
 
 def _approximate(data, queries, k, *, rows=None):
-    """Inverted-file k-NN on principal projections, re-scored with exact cosines.
+    """Grouped inverted-file k-NN scored by matrix products, re-scored with exact cosines.
 
     ``queries=None`` searches ``data`` for its own rows ``rows`` (a slice),
     excluding each row itself.
     """
-    import faiss
+    import torch
 
-    searched, projected_queries = _project(data, queries)
+    dtype = _scan_dtype()
+    searched = _as_tensor(data)
+    asked = searched[rows] if queries is None else _as_tensor(queries)
+    n_data, n_asked = searched.shape[0], asked.shape[0]
+    n_cells = int(min(round(_CELLS_PER_SQRT_ROW * np.sqrt(n_data)), n_data // _MIN_ROWS_PER_CELL))
+    n_cells = max(n_cells, 1)
+    n_probes = min(_PROBES, n_cells)
+    n_kept = min(k + _SPARE + (queries is None), n_data)
+
+    generator = torch.Generator().manual_seed(_KMEANS_SEED)
+    centres = _kmeans(searched, n_cells, dtype, generator)
+    cell = torch.cat([s.argmax(1) for s in _cell_scores(searched, centres, dtype)])
+    probes = torch.cat(
+        [torch.topk(s, n_probes, dim=1).indices for s in _cell_scores(asked, centres, dtype)]
+    )
+    # The rows searched, sorted by cell, in the scanning precision.
+    order = torch.argsort(cell, stable=True)
+    bounds = np.zeros(n_cells + 1, dtype=np.int64)
+    bounds[1:] = np.cumsum(torch.bincount(cell, minlength=n_cells).numpy())
+    sorted_rows = torch.empty(searched.shape, dtype=dtype)
+    for start in range(0, n_data, _BLOCK_ROWS):
+        sorted_rows[start : start + _BLOCK_ROWS] = searched[order[start : start + _BLOCK_ROWS]]
+    del cell
+
+    candidates = np.full((n_asked, n_kept), -1, dtype=np.int64)
+    groups = torch.argsort(probes[:, 0], stable=True).numpy()
+    group_bounds = np.zeros(n_cells + 1, dtype=np.int64)
+    group_bounds[1:] = np.cumsum(torch.bincount(probes[:, 0], minlength=n_cells).numpy())
+    probes = probes.numpy()
+    order = order.numpy()
+    cell_sizes = np.diff(bounds)
+    members_of = [groups[group_bounds[g] : group_bounds[g + 1]] for g in range(n_cells)]
+    scanned_cells = [np.unique(probes[members]) for members in members_of]
+    # One buffer for the scanned rows and one for the scores, reused by every
+    # group, so that memory stays bounded by the largest group.
+    largest = max(int(cell_sizes[cells].sum()) for cells in scanned_cells)
+    most_members = min(int(np.diff(group_bounds).max()), _MEMBERS_PER_PRODUCT)
+    block_buffer = torch.empty((largest, searched.shape[1]), dtype=dtype)
+    score_buffer = torch.empty(most_members * largest, dtype=dtype)
+    for group_members, cells in zip(members_of, scanned_cells):
+        if group_members.size == 0:
+            continue
+        scanned = np.concatenate([np.arange(bounds[c], bounds[c + 1]) for c in cells])
+        block = torch.index_select(
+            sorted_rows, 0, torch.from_numpy(scanned), out=block_buffer[: scanned.size]
+        )
+        n_best = min(n_kept, scanned.size)
+        for start in range(0, group_members.size, _MEMBERS_PER_PRODUCT):
+            members = group_members[start : start + _MEMBERS_PER_PRODUCT]
+            asked_rows = asked.index_select(0, torch.from_numpy(members)).to(dtype)
+            scores = score_buffer[: members.size * scanned.size].view(members.size, scanned.size)
+            torch.matmul(asked_rows, block.T, out=scores)
+            best = torch.topk(scores, n_best, dim=1, sorted=False).indices.numpy()
+            candidates[members, :n_best] = order[scanned[best]]
+    del sorted_rows, block_buffer, score_buffer
+
     if queries is None:
-        projected_queries = searched[rows]
-    n_data, n_dims = searched.shape
-    n_cells = max(1, int(round(_CELLS_PER_SQRT_ROW * np.sqrt(n_data))))
-    n_kept = min(_RERANKED * k + (queries is None), n_data)
-    index = faiss.IndexIVFFlat(faiss.IndexFlatL2(n_dims), n_dims, n_cells)
-    index.cp.seed = _KMEANS_SEED
-    index.cp.max_points_per_centroid = _TRAINING_ROWS_PER_CELL
-    index.train(searched)
-    index.add(searched)
-    del searched
-    index.nprobe = min(n_cells, int(np.ceil(_SCANNED_ROWS * n_cells / n_data)))
-    candidates = index.search(projected_queries, n_kept)[1]
-    del index, projected_queries
-    if queries is None:
-        own = np.arange(data.shape[0])[rows]
+        own = np.arange(n_data)[rows]
         candidates[candidates == own[:, None]] = -1
         found = _rescore(data, data[rows], candidates, k)
     else:
         found = _rescore(data, queries, candidates, k)
-    # Rows whose probed cells held fewer than k candidates get an exact search.
+    # Rows whose scanned cells held fewer than k candidates get an exact search.
     short = np.flatnonzero((found < 0).any(axis=1))
     if short.size:
         if queries is None:
