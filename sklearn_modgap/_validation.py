@@ -13,10 +13,12 @@ from threadpoolctl import threadpool_limits
 
 FLOAT_DTYPES = (np.float64, np.float32)
 
-# Rows per block for streaming passes: about 1 MiB (512 rows of float32 at
-# d=512), so a block, its output and its temporaries stay in one core's L2
-# cache while every pass over it is cheap.
-_BLOCK_BYTES = 2**20
+# Rows per block for streaming passes: about 2 MiB (1,024 rows of float32 at
+# d=512), so a block and its temporaries stay in cache while the few numpy
+# calls per block cost little: on 1,000,000 x 512 rows, fit + transform of
+# CentroidShift took 2.06 s with 0.5 MiB blocks, 1.30 s with 1 MiB, 1.08 s
+# with 2 MiB and 1.13 s with 4 MiB (ReAlign 2.64, 1.46, 1.34, 1.34 s).
+_BLOCK_BYTES = 2**21
 # Consecutive blocks handed to a worker thread at a time.
 _BLOCKS_PER_TASK = 8
 
