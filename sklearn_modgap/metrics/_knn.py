@@ -8,24 +8,29 @@ agree.
 through BLAS and keeps only the ``k`` best per row: no ``n x n`` matrix is
 ever built, and its cost is the ``2 n^2 d`` flops of the distances.
 
-``"approximate"`` (for large ``n``) is an inverted file scanned with
-matrix products, written for this module with torch: a seeded k-means cuts
-the rows searched into about ``_CELLS_PER_SQRT_ROW * sqrt(n)`` cells, each
-query picks the ``_PROBES`` cells nearest to it, and the queries are grouped
-by their nearest cell so that each group is scored against the union of its
+``"approximate"`` (for large ``n``) is an inverted file scanned with matrix
+products, written for this module with torch: a seeded k-means cuts the rows
+searched into about ``_CELLS_PER_SQRT_ROW * sqrt(n)`` cells, each query
+picks the ``_PROBES`` cells nearest to it, and the queries are grouped by
+their nearest cell so that each group is scored against the union of its
 members' cells by one matrix product (in bfloat16 where the processor runs
-it faster than float32, as with AMX).  The ``k + _SPARE`` best candidates of
-each query are then re-scored with exact cosines.  Cells are at least
+it faster than float32, as with AMX). The ``k + _SPARE`` best candidates of
+each query are then re-scored with exact cosines. Cells are at least
 ``_MIN_ROWS_PER_CELL`` rows, so a small pool is one cell that every query
-scans.  Chosen by measurement (CLIP-like embeddings from ``make_modality_gap``,
-d=512, k=20, two cores, ``benchmarks/bench_knn.py``), as a fraction of the
-exact search's time in the same run: pynndescent's NN-descent reached a
-neighbour recall of 0.93 at 1.4x and faiss's HNSW graph (M=16, efSearch=64)
-0.95 at 0.39x on a 40,000-row pool; a faiss inverted file on 192 principal
-axes with exact re-scoring 0.96 at 0.32x (a 40,000-row pool searched for
-20,000 rows, 3.0 s against 9.3 s), most of it spent in faiss's per-query
-scanning; this grouped scan 0.986 at 0.2x (1.9 s against 9.2 s).  The
-scanned share falls like ``1 / sqrt(n)``, so the cost grows like ``n^1.5``.
+scans. Chosen by measurement (CLIP-like embeddings from
+``make_modality_gap``, d=512, k=20, two cores, ``benchmarks/bench_knn.py``),
+as a fraction of the exact search's time in the same run: pynndescent's
+NN-descent reached a neighbour recall of 0.93 at 1.4x and faiss's HNSW graph
+(M=16, efSearch=64) 0.95 at 0.39x on a 40,000-row pool; a faiss inverted
+file on 192 principal axes with exact re-scoring 0.96 at 0.32x (a 40,000-row
+pool searched for 20,000 rows, 3.0 s against 9.3 s), most of it spent in
+faiss's per-query scanning; this grouped scan 0.986 at 0.2x (1.9 s against
+9.2 s). Probing per query instead (each cell scored against the queries that
+probe it, the scores scattered into per-query rows) scans far fewer rows but
+reached only 0.93 at 16 probes in the same time: the union of a group's
+cells is what buys the recall, and selecting and re-scoring, not the
+products, is what costs here. The scanned share falls like ``1 / sqrt(n)``,
+so the cost grows like ``n^1.5``.
 """
 
 import time
