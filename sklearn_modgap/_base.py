@@ -20,6 +20,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_dat
 
 from ._validation import (
     FLOAT_DTYPES,
+    add_product,
     check_embeddings,
     check_same_features,
     check_finite_rows,
@@ -321,7 +322,7 @@ class BaseAligner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         weights = (direction_weights * inverse_norms[:, None]).astype(block.dtype)
         if span.padded:
             weights = np.concatenate([weights, np.zeros_like(weights)], axis=1)
-        out += weights @ span.directions
+        add_product(out, weights, span.directions)
 
     # ---------------------------------------------------------------- score
     def score(self, X, y):

@@ -488,3 +488,22 @@ def test_entries_whose_squares_overflow_are_not_called_infinite():
     large[0] *= np.float32(1e20)  # finite, but its squared norm overflows float32
     fitted = ReAlign().fit(source, y=target.astype(np.float32))
     np.testing.assert_allclose(fitted.transform(large)[0], fitted.transform(source)[0], atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_add_product_accumulates_in_place(dtype):
+    from sklearn_modgap._validation import add_product
+
+    rng = np.random.default_rng(0)
+    base = rng.normal(size=(50, 7)).astype(dtype)
+    weights = rng.normal(size=(50, 2)).astype(dtype)
+    directions = rng.normal(size=(2, 7)).astype(dtype)
+    expected = base.astype(np.float64) + weights.astype(np.float64) @ directions.astype(np.float64)
+    out = base.copy()
+    add_product(out[10:30], weights[10:30], directions)  # a row slice, as the blocks are
+    np.testing.assert_allclose(out[10:30], expected[10:30], rtol=1e-5 if dtype == np.float32 else 1e-12)
+    np.testing.assert_array_equal(out[:10], base[:10])
+    np.testing.assert_array_equal(out[30:], base[30:])
+    strided = base.copy()
+    add_product(strided[:, ::2], weights, directions[:, ::2])  # not contiguous: plain fallback
+    np.testing.assert_allclose(strided[:, ::2], expected[:, ::2], rtol=1e-5)
