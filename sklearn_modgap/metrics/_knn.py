@@ -24,8 +24,8 @@ NN-descent reached a neighbour recall of 0.93 at 1.4x and faiss's HNSW graph
 (M=16, efSearch=64) 0.95 at 0.39x on a 40,000-row pool; a faiss inverted
 file on 192 principal axes with exact re-scoring 0.96 at 0.32x (a 40,000-row
 pool searched for 20,000 rows, 3.0 s against 9.3 s), most of it spent in
-faiss's per-query scanning; this grouped scan 0.986 at 0.2x (1.9 s against
-9.2 s). Probing per query instead (each cell scored against the queries that
+faiss's per-query scanning; this grouped scan 0.986 at 0.16x (1.4 s against
+8.7 s). Probing per query instead (each cell scored against the queries that
 probe it, the scores scattered into per-query rows) scans far fewer rows but
 reached only 0.93 at 16 probes in the same time: the union of a group's
 cells is what buys the recall, and selecting and re-scoring, not the
