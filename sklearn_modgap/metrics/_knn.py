@@ -115,6 +115,9 @@ def drop_self(found, own):
     return found[keep].reshape(found.shape[0], found.shape[1] - 1)
 
 
+_SCAN_DTYPE = None
+
+
 def _scan_dtype():
     """bfloat16 where this processor multiplies it faster than float32, else float32."""
     global _SCAN_DTYPE
@@ -132,9 +135,6 @@ def _scan_dtype():
             seconds[dtype] = time.perf_counter() - start
         _SCAN_DTYPE = min(seconds, key=seconds.get)
     return _SCAN_DTYPE
-
-
-_SCAN_DTYPE = None
 
 
 def _nearest_cells(rows, centres, dtype, n_nearest=1):
@@ -204,6 +204,48 @@ def _padded(index, step):
     return torch.cat([index, index[:1].expand(extra)]) if extra else index
 
 
+def _scan_group(asked_rows, sorted_rows, scanned, n_best, block_buffer, score_buffer):
+    """Positions in ``sorted_rows`` of the ``n_best`` best of ``scanned`` for each query row.
+
+    The scanned rows are gathered ``_SCANNED_PER_PRODUCT`` at a time (each
+    query keeping its best so far) and the queries, already padded to a
+    multiple of ``_TILE_ROWS``, go ``_MEMBERS_PER_PRODUCT`` at a time, into
+    the two buffers.
+    """
+    import torch
+
+    n_asked = asked_rows.shape[0]
+    best_scores = best_rows = None
+    for first in range(0, scanned.shape[0], _SCANNED_PER_PRODUCT):
+        part = scanned[first : first + _SCANNED_PER_PRODUCT]
+        n_part, n_columns = part.shape[0], _round_up(part.shape[0], _TILE_COLUMNS)
+        block = torch.index_select(
+            sorted_rows, 0, _padded(part, _TILE_COLUMNS), out=block_buffer[:n_columns]
+        )
+        n_part_best = min(n_best, n_part)
+        part_scores = torch.empty((n_asked, n_part_best), dtype=block.dtype)
+        part_rows = torch.empty((n_asked, n_part_best), dtype=torch.long)
+        for start in range(0, n_asked, _MEMBERS_PER_PRODUCT):
+            n_rows = min(_MEMBERS_PER_PRODUCT, n_asked - start)
+            members = slice(start, start + n_rows)
+            scores = score_buffer[: n_rows * n_columns].view(n_rows, n_columns)
+            torch.matmul(asked_rows[members], block.T, out=scores)
+            scores[:, n_part:] = -torch.inf  # the block's padding repeats a row
+            torch.topk(
+                scores, n_part_best, dim=1, sorted=False,
+                out=(part_scores[members], part_rows[members]),
+            )
+        part_rows = part[part_rows]
+        if best_scores is None:
+            best_scores, best_rows = part_scores, part_rows
+        else:
+            merged_scores = torch.cat([best_scores, part_scores], 1)
+            kept = torch.topk(merged_scores, n_best, dim=1, sorted=False).indices
+            best_scores = torch.gather(merged_scores, 1, kept)
+            best_rows = torch.gather(torch.cat([best_rows, part_rows], 1), 1, kept)
+    return best_rows
+
+
 def _approximate(data, queries, k, *, rows=None):
     """Grouped inverted-file k-NN scored by matrix products, re-scored with exact cosines.
 
@@ -244,10 +286,8 @@ def _approximate(data, queries, k, *, rows=None):
     members_of = [groups[group_bounds[g] : group_bounds[g + 1]] for g in range(n_cells)]
     scanned_cells = [np.unique(probes[members]) for members in members_of]
     # One buffer for the scanned rows and one for the scores, reused by every
-    # group: a group's rows are scanned _SCANNED_PER_PRODUCT at a time and its
-    # queries _MEMBERS_PER_PRODUCT at a time, each query keeping its best so
-    # far, so memory stays bounded whatever the size of the union.
-    # Products have a few shapes (queries padded to a multiple of _TILE_ROWS,
+    # group, so memory stays bounded whatever the size of a union.  Products
+    # have a few shapes (queries padded to a multiple of _TILE_ROWS,
     # scanned rows to one of _TILE_COLUMNS): oneDNN compiles and caches a
     # kernel, with its own scratch memory, for every new shape, and one shape
     # per group had cost about 1 ms and 1 MiB each.
@@ -262,38 +302,11 @@ def _approximate(data, queries, k, *, rows=None):
             np.concatenate([np.arange(bounds[c], bounds[c + 1]) for c in cells])
         )
         n_best = min(n_kept, scanned.shape[0])
-        n_members = group_members.size
         asked_rows = asked.index_select(0, _padded(torch.from_numpy(group_members), _TILE_ROWS))
-        asked_rows = asked_rows.to(dtype)
-        best_scores = best_rows = None
-        for first in range(0, scanned.shape[0], _SCANNED_PER_PRODUCT):
-            part = scanned[first : first + _SCANNED_PER_PRODUCT]
-            n_part, n_columns = part.shape[0], _round_up(part.shape[0], _TILE_COLUMNS)
-            block = torch.index_select(
-                sorted_rows, 0, _padded(part, _TILE_COLUMNS), out=block_buffer[:n_columns]
-            )
-            n_part_best = min(n_best, n_part)
-            part_scores = torch.empty((asked_rows.shape[0], n_part_best), dtype=dtype)
-            part_rows = torch.empty((asked_rows.shape[0], n_part_best), dtype=torch.long)
-            for start in range(0, n_members, _MEMBERS_PER_PRODUCT):
-                n_rows = min(_MEMBERS_PER_PRODUCT, asked_rows.shape[0] - start)
-                members = slice(start, start + n_rows)
-                scores = score_buffer[: n_rows * n_columns].view(n_rows, n_columns)
-                torch.matmul(asked_rows[members], block.T, out=scores)
-                scores[:, n_part:] = -torch.inf  # the padding rows
-                torch.topk(
-                    scores, n_part_best, dim=1, sorted=False,
-                    out=(part_scores[members], part_rows[members]),
-                )
-            part_rows = part[part_rows]
-            if best_scores is None:
-                best_scores, best_rows = part_scores, part_rows
-            else:
-                merged_scores = torch.cat([best_scores, part_scores], 1)
-                kept = torch.topk(merged_scores, n_best, dim=1, sorted=False).indices
-                best_scores = torch.gather(merged_scores, 1, kept)
-                best_rows = torch.gather(torch.cat([best_rows, part_rows], 1), 1, kept)
-        candidates[group_members, :n_best] = order[best_rows[:n_members].numpy()]
+        best_rows = _scan_group(
+            asked_rows.to(dtype), sorted_rows, scanned, n_best, block_buffer, score_buffer
+        )
+        candidates[group_members, :n_best] = order[best_rows[: group_members.size].numpy()]
     del sorted_rows, block_buffer, score_buffer
 
     if queries is None:
