@@ -39,13 +39,15 @@ import warnings
 import numpy as np
 from sklearn.neighbors import NearestNeighbors
 
+from ._knn_kernels import LOWEST_KEY, merge_best, rescore, score_bits, top_columns
+
 KNN_METHODS = ("exact", "approximate")
 
 # Chosen on CLIP-like synthetic embeddings (d=512, k=20, benchmarks/bench_knn.py).
 _CELLS_PER_SQRT_ROW = 1.25
 _MIN_ROWS_PER_CELL = 64
 _PROBES = 12  # cells scanned per query
-_SPARE = 8  # candidates re-scored beyond the k wanted
+_SPARE = 24  # candidates re-scored beyond the k wanted
 _KMEANS_ITERATIONS = 8
 _TRAINING_ROWS_PER_CELL = 64
 _KMEANS_SEED = 0
@@ -54,6 +56,10 @@ _MEMBERS_PER_PRODUCT = 256  # query rows per product, bounding the score buffer
 _SCANNED_PER_PRODUCT = 32768  # scanned rows per product, bounding the row buffer
 _TILE_ROWS = 64
 _TILE_COLUMNS = 1024
+_SCAN_ENERGY = 0.94
+_MOMENT_ROWS = 4096
+_AXES_STEP = 32
+_MAX_AXES_SHARE = 0.75
 
 
 def check_k(k, n_candidates, *, what):
@@ -137,49 +143,46 @@ def _scan_dtype():
     return _SCAN_DTYPE
 
 
-def _nearest_cells(rows, centres, dtype, n_nearest=1):
+def _nearest_cells(rows, centres, n_nearest=1):
     """Indices of the ``n_nearest`` cells nearest to each row, nearest first.
 
-    Scores ``x . c - |c|^2 / 2`` (larger is nearer; rows are unit-norm) block
-    by block into buffers reused across blocks: a new score array per block,
+    ``rows`` and ``centres`` are unit-norm and in the scanning precision, so
+    the nearest centres are those of largest dot product.  Products go block
+    by block into one buffer reused across blocks: a new array per block,
     freed between long-lived small results, made the process's memory grow by
     0.6 GiB over 400,000 rows.
     """
     import torch
 
-    half_norms = 0.5 * (centres * centres).sum(1)
-    centres_t = centres.to(dtype).T
+    centres_t = centres.T
     n_rows, n_cells = rows.shape[0], centres.shape[0]
-    nearest = torch.empty((n_rows, n_nearest), dtype=torch.long)
+    nearest = np.empty((n_rows, n_nearest), dtype=np.int64)
     step = min(_BLOCK_ROWS, n_rows)
-    products = torch.empty((step, n_cells), dtype=dtype)
-    scores = torch.empty((step, n_cells), dtype=torch.float32)
-    values = torch.empty((step, n_nearest), dtype=torch.float32)
+    products = torch.empty((step, n_cells), dtype=rows.dtype)
     for start in range(0, n_rows, step):
         stop = min(start + step, n_rows)
-        size = stop - start
-        torch.matmul(rows[start:stop].to(dtype), centres_t, out=products[:size])
-        scores[:size].copy_(products[:size]).sub_(half_norms)
-        if n_nearest == 1:
-            torch.argmax(scores[:size], 1, keepdim=True, out=nearest[start:stop])
-        else:
-            torch.topk(scores[:size], n_nearest, dim=1, out=(values[:size], nearest[start:stop]))
+        torch.matmul(rows[start:stop], centres_t, out=products[: stop - start])
+        top_columns(*score_bits(products), stop - start, n_cells, nearest[start:stop])
     return nearest
 
 
-def _kmeans(data, n_cells, dtype, generator):
+def _kmeans(rows, n_cells, generator):
+    """Centres of a seeded spherical k-means of a sample of ``rows`` (unit-norm rows).
+
+    Each centre is the normalised mean of its rows, in ``rows``' dtype.
+    """
     import torch
 
-    n_rows = data.shape[0]
-    sample = data[torch.randperm(n_rows, generator=generator)[: _TRAINING_ROWS_PER_CELL * n_cells]]
-    sample = sample.float()
+    n_rows = rows.shape[0]
+    sample = rows[torch.randperm(n_rows, generator=generator)[: _TRAINING_ROWS_PER_CELL * n_cells]]
     centres = sample[torch.randperm(sample.shape[0], generator=generator)[:n_cells]].clone()
     for _ in range(_KMEANS_ITERATIONS):
-        nearest = _nearest_cells(sample, centres, dtype)[:, 0]
-        sums = torch.zeros_like(centres).index_add_(0, nearest, sample)
-        counts = torch.bincount(nearest, minlength=n_cells).float()
+        nearest = torch.from_numpy(_nearest_cells(sample, centres)[:, 0])
+        sums = torch.zeros(centres.shape, dtype=torch.float32).index_add_(0, nearest, sample.float())
+        norms = torch.linalg.vector_norm(sums, dim=1, keepdim=True)
         # an emptied cell keeps its centre
-        centres = torch.where(counts[:, None] > 0, sums / counts.clamp(min=1)[:, None], centres)
+        centres = torch.where(norms > 0, sums / norms.clamp(min=1e-30), centres.float())
+        centres = centres.to(rows.dtype)
     return centres
 
 
@@ -204,46 +207,61 @@ def _padded(index, step):
     return torch.cat([index, index[:1].expand(extra)]) if extra else index
 
 
-def _scan_group(asked_rows, sorted_rows, scanned, n_best, block_buffer, score_buffer):
-    """Positions in ``sorted_rows`` of the ``n_best`` best of ``scanned`` for each query row.
+def _scan_group(asked_rows, members, sorted_rows, scanned, excluded, best, buffers):
+    """Fold the scores of ``asked_rows`` against the rows ``scanned`` into ``best``.
 
-    The scanned rows are gathered ``_SCANNED_PER_PRODUCT`` at a time (each
-    query keeping its best so far) and the queries, already padded to a
-    multiple of ``_TILE_ROWS``, go ``_MEMBERS_PER_PRODUCT`` at a time, into
-    the two buffers.
+    The scanned rows are gathered ``_SCANNED_PER_PRODUCT`` at a time and the
+    queries, already padded to a multiple of ``_TILE_ROWS``, go
+    ``_MEMBERS_PER_PRODUCT`` at a time, into the two ``buffers``; ``members``
+    are the query indices of the unpadded rows.
     """
     import torch
 
-    n_asked = asked_rows.shape[0]
-    best_scores = best_rows = None
+    block_buffer, score_buffer = buffers
+    best_keys, best_ids = best
+    n_members = members.shape[0]
     for first in range(0, scanned.shape[0], _SCANNED_PER_PRODUCT):
         part = scanned[first : first + _SCANNED_PER_PRODUCT]
         n_part, n_columns = part.shape[0], _round_up(part.shape[0], _TILE_COLUMNS)
         block = torch.index_select(
             sorted_rows, 0, _padded(part, _TILE_COLUMNS), out=block_buffer[:n_columns]
         )
-        n_part_best = min(n_best, n_part)
-        part_scores = torch.empty((n_asked, n_part_best), dtype=block.dtype)
-        part_rows = torch.empty((n_asked, n_part_best), dtype=torch.long)
-        for start in range(0, n_asked, _MEMBERS_PER_PRODUCT):
-            n_rows = min(_MEMBERS_PER_PRODUCT, n_asked - start)
-            members = slice(start, start + n_rows)
+        positions = part.numpy()
+        for start in range(0, n_members, _MEMBERS_PER_PRODUCT):
+            n_rows = min(_MEMBERS_PER_PRODUCT, asked_rows.shape[0] - start)
             scores = score_buffer[: n_rows * n_columns].view(n_rows, n_columns)
-            torch.matmul(asked_rows[members], block.T, out=scores)
-            scores[:, n_part:] = -torch.inf  # the block's padding repeats a row
-            torch.topk(
-                scores, n_part_best, dim=1, sorted=False,
-                out=(part_scores[members], part_rows[members]),
+            torch.matmul(asked_rows[start : start + n_rows], block.T, out=scores)
+            merge_best(
+                *score_bits(scores), min(n_rows, n_members - start), n_part,
+                positions, members[start:], excluded, best_keys, best_ids,
             )
-        part_rows = part[part_rows]
-        if best_scores is None:
-            best_scores, best_rows = part_scores, part_rows
-        else:
-            merged_scores = torch.cat([best_scores, part_scores], 1)
-            kept = torch.topk(merged_scores, n_best, dim=1, sorted=False).indices
-            best_scores = torch.gather(merged_scores, 1, kept)
-            best_rows = torch.gather(torch.cat([best_rows, part_rows], 1), 1, kept)
-    return best_rows
+
+
+def _principal_axes(*row_sets):
+    """The leading axes of the second moment of rows holding ``_SCAN_ENERGY`` of it.
+
+    Each of ``row_sets`` (the rows searched, and the queries when they are
+    not among them) weighs equally, so that neither is projected onto axes
+    that only the other needs.  Returns a ``(d, r)`` matrix with orthonormal
+    columns; the identity when the rows need more than ``_MAX_AXES_SHARE`` of
+    the axes.
+    """
+    import torch
+
+    n_features = row_sets[0].shape[1]
+    moment = torch.zeros((n_features, n_features))
+    for rows in row_sets:
+        step = max(1, rows.shape[0] // _MOMENT_ROWS)
+        sample = rows[::step][:_MOMENT_ROWS].float()
+        moment += sample.T @ sample / sample.shape[0]
+    values, vectors = torch.linalg.eigh(moment)
+    values, vectors = values.flip(0), vectors.flip(1)
+    energy = torch.cumsum(values.clamp(min=0), 0) / values.clamp(min=0).sum()
+    n_axes = int(torch.searchsorted(energy, torch.tensor(_SCAN_ENERGY))) + 1
+    n_axes = _round_up(n_axes, _AXES_STEP)
+    if n_axes > _MAX_AXES_SHARE * n_features:
+        return torch.eye(n_features)
+    return vectors[:, :n_axes].contiguous()
 
 
 def _approximate(data, queries, k, *, rows=None):
@@ -255,33 +273,47 @@ def _approximate(data, queries, k, *, rows=None):
     import torch
 
     dtype = _scan_dtype()
-    searched = _as_tensor(data)
-    asked = searched[rows] if queries is None else _as_tensor(queries)
-    n_data, n_asked = searched.shape[0], asked.shape[0]
+    searched = _as_tensor(data).to(dtype)
+    if queries is None:
+        axes = _principal_axes(searched).to(dtype)
+        searched = searched @ axes
+        asked = searched[rows]
+    else:
+        asked = _as_tensor(queries).to(dtype)
+        axes = _principal_axes(searched, asked).to(dtype)
+        searched, asked = searched @ axes, asked @ axes
+    (n_data, n_features), n_asked = searched.shape, asked.shape[0]
     n_cells = int(min(round(_CELLS_PER_SQRT_ROW * np.sqrt(n_data)), n_data // _MIN_ROWS_PER_CELL))
     n_cells = max(n_cells, 1)
     n_probes = min(_PROBES, n_cells)
-    n_kept = min(k + _SPARE + (queries is None), n_data)
+    n_kept = min(k + _SPARE, n_data)
 
     generator = torch.Generator().manual_seed(_KMEANS_SEED)
-    centres = _kmeans(searched, n_cells, dtype, generator)
-    cell = _nearest_cells(searched, centres, dtype)[:, 0]
-    probes = _nearest_cells(asked, centres, dtype, n_probes)
-    # The rows searched, sorted by cell, in the scanning precision.
-    order = torch.argsort(cell, stable=True)
+    centres = _kmeans(searched, n_cells, generator)
+    cell = _nearest_cells(searched, centres)[:, 0]
+    probes = _nearest_cells(asked, centres, n_probes)
+    # The rows searched, sorted by cell.
+    order = np.argsort(cell, kind="stable")
     bounds = np.zeros(n_cells + 1, dtype=np.int64)
-    bounds[1:] = np.cumsum(torch.bincount(cell, minlength=n_cells).numpy())
-    sorted_rows = torch.empty(searched.shape, dtype=dtype)
-    for start in range(0, n_data, _BLOCK_ROWS):
-        sorted_rows[start : start + _BLOCK_ROWS] = searched[order[start : start + _BLOCK_ROWS]]
-    del cell
+    bounds[1:] = np.cumsum(np.bincount(cell, minlength=n_cells))
+    sorted_rows = searched[torch.from_numpy(order)]
+    del cell, searched
+    # Each query's own row, as a position in sorted_rows, for a self-search;
+    # its rows are then read from sorted_rows.
+    excluded = np.full(n_asked, -1, dtype=np.int64)
+    if queries is None:
+        excluded[:] = np.argsort(order)[rows]
+        asked, asked_at = sorted_rows, excluded
+    else:
+        asked_at = np.arange(n_asked)
 
-    candidates = np.full((n_asked, n_kept), -1, dtype=np.int64)
-    groups = torch.argsort(probes[:, 0], stable=True).numpy()
+    best = (
+        np.full((n_asked, n_kept), LOWEST_KEY, dtype=np.int32),
+        np.full((n_asked, n_kept), -1, dtype=np.int64),
+    )
+    groups = np.argsort(probes[:, 0], kind="stable")
     group_bounds = np.zeros(n_cells + 1, dtype=np.int64)
-    group_bounds[1:] = np.cumsum(torch.bincount(probes[:, 0], minlength=n_cells).numpy())
-    probes = probes.numpy()
-    order = order.numpy()
+    group_bounds[1:] = np.cumsum(np.bincount(probes[:, 0], minlength=n_cells))
     cell_sizes = np.diff(bounds)
     members_of = [groups[group_bounds[g] : group_bounds[g + 1]] for g in range(n_cells)]
     scanned_cells = [np.unique(probes[members]) for members in members_of]
@@ -293,7 +325,7 @@ def _approximate(data, queries, k, *, rows=None):
     # per group had cost about 1 ms and 1 MiB each.
     largest = max(int(cell_sizes[cells].sum()) for cells in scanned_cells)
     largest = _round_up(min(largest, _SCANNED_PER_PRODUCT), _TILE_COLUMNS)
-    block_buffer = torch.empty((largest, searched.shape[1]), dtype=dtype)
+    block_buffer = torch.empty((largest, n_features), dtype=dtype)
     score_buffer = torch.empty(_MEMBERS_PER_PRODUCT * largest, dtype=dtype)
     for group_members, cells in zip(members_of, scanned_cells):
         if group_members.size == 0:
@@ -301,20 +333,21 @@ def _approximate(data, queries, k, *, rows=None):
         scanned = torch.from_numpy(
             np.concatenate([np.arange(bounds[c], bounds[c + 1]) for c in cells])
         )
-        n_best = min(n_kept, scanned.shape[0])
-        asked_rows = asked.index_select(0, _padded(torch.from_numpy(group_members), _TILE_ROWS))
-        best_rows = _scan_group(
-            asked_rows.to(dtype), sorted_rows, scanned, n_best, block_buffer, score_buffer
+        at = torch.from_numpy(asked_at[group_members])
+        asked_rows = asked.index_select(0, _padded(at, _TILE_ROWS))
+        _scan_group(
+            asked_rows, group_members, sorted_rows, scanned, excluded, best,
+            (block_buffer, score_buffer),
         )
-        candidates[group_members, :n_best] = order[best_rows[: group_members.size].numpy()]
     del sorted_rows, block_buffer, score_buffer
+    candidates = best[1]
+    candidates[candidates >= 0] = order[candidates[candidates >= 0]]
 
     if queries is None:
         own = np.arange(n_data)[rows]
-        candidates[candidates == own[:, None]] = -1
-        found = _rescore(data, data[rows], candidates, k)
+        found = _rescore(data, data[rows], candidates, k, groups)
     else:
-        found = _rescore(data, queries, candidates, k)
+        found = _rescore(data, queries, candidates, k, groups)
     # Rows whose scanned cells held fewer than k candidates get an exact search.
     short = np.flatnonzero((found < 0).any(axis=1))
     if short.size:
@@ -328,15 +361,13 @@ def _approximate(data, queries, k, *, rows=None):
     return found
 
 
-def _rescore(data, queries, candidates, k):
-    """The ``k`` candidates of highest exact cosine, nearest first (missing ones last)."""
+def _rescore(data, queries, candidates, k, order):
+    """The ``k`` candidates of highest exact cosine, nearest first (missing ones last).
+
+    Queries are re-scored in ``order``.
+    """
     out = np.empty((queries.shape[0], k), dtype=np.int64)
-    step = max(1, 2**22 // (candidates.shape[1] * data.shape[1]))
-    for start in range(0, queries.shape[0], step):
-        rows = slice(start, start + step)
-        block = candidates[rows]
-        cosines = np.einsum("id,ikd->ik", queries[rows], data[np.maximum(block, 0)])
-        cosines[block < 0] = -np.inf
-        order = np.argsort(-cosines, axis=1, kind="stable")[:, :k]
-        out[rows] = np.take_along_axis(block, order, 1)
+    data = np.ascontiguousarray(data)
+    queries = np.ascontiguousarray(queries, dtype=data.dtype)
+    rescore(data, queries, candidates, k, out, order)
     return out
