@@ -9,28 +9,41 @@ through BLAS and keeps only the ``k`` best per row: no ``n x n`` matrix is
 ever built, and its cost is the ``2 n^2 d`` flops of the distances.
 
 ``"approximate"`` (for large ``n``) is an inverted file scanned with matrix
-products, written for this module with torch: a seeded k-means cuts the rows
-searched into about ``_CELLS_PER_SQRT_ROW * sqrt(n)`` cells, each query
-picks the ``_PROBES`` cells nearest to it, and the queries are grouped by
-their nearest cell so that each group is scored against the union of its
-members' cells by one matrix product (in bfloat16 where the processor runs
-it faster than float32, as with AMX). The ``k + _SPARE`` best candidates of
-each query are then re-scored with exact cosines. Cells are at least
-``_MIN_ROWS_PER_CELL`` rows, so a small pool is one cell that every query
-scans. Chosen by measurement (CLIP-like embeddings from
-``make_modality_gap``, d=512, k=20, two cores, ``benchmarks/bench_knn.py``),
-as a fraction of the exact search's time in the same run: pynndescent's
-NN-descent reached a neighbour recall of 0.93 at 1.4x and faiss's HNSW graph
-(M=16, efSearch=64) 0.95 at 0.39x on a 40,000-row pool; a faiss inverted
-file on 192 principal axes with exact re-scoring 0.96 at 0.32x (a 40,000-row
-pool searched for 20,000 rows, 3.0 s against 9.3 s), most of it spent in
-faiss's per-query scanning; this grouped scan 0.986 at 0.16x (1.4 s against
-8.7 s). Probing per query instead (each cell scored against the queries that
-probe it, the scores scattered into per-query rows) scans far fewer rows but
-reached only 0.93 at 16 probes in the same time: the union of a group's
-cells is what buys the recall, and selecting and re-scoring, not the
-products, is what costs here. The scanned share falls like ``1 / sqrt(n)``,
-so the cost grows like ``n^1.5``.
+products, written for this module with torch and numba:
+
+1. The rows are rotated onto the leading axes of their uncentred second
+   moment (the rows searched and, for a search of other rows, the queries,
+   each weighing equally) that hold ``_SCAN_ENERGY`` of it, and cast to
+   bfloat16 where the processor multiplies it faster than float32 (as with
+   AMX).  Scores of the scan are therefore approximate; on CLIP-like
+   embeddings 256 of 512 axes hold 94%.
+2. A seeded spherical k-means cuts the rows searched into about
+   ``_CELLS_PER_SQRT_ROW * sqrt(n)`` cells of at least
+   ``_MIN_ROWS_PER_CELL`` rows (a small pool is one cell that every query
+   scans).
+3. Each query picks its ``_PROBES`` nearest cells; queries are grouped by
+   their nearest cell and each group is scored against the union of its
+   members' cells by one matrix product.
+4. A compiled loop (:mod:`._knn_kernels`) keeps each query's ``k + _SPARE``
+   best scores straight from the product's bits, reading most of them only
+   through a vectorised maximum of column groups.
+5. Those candidates are re-scored with exact dot products of the original
+   rows, and the best ``k`` kept.
+
+Chosen by measurement (CLIP-like embeddings from ``make_modality_gap``,
+d=512, k=20, two cores, ``benchmarks/bench_knn.py``), as a fraction of the
+exact search's time in the same run: pynndescent's NN-descent reached a
+neighbour recall of 0.93 at 1.4x and faiss's HNSW graph (M=16,
+efSearch=64) 0.95 at 0.39x on a 40,000-row pool; a faiss inverted file on
+192 principal axes with exact re-scoring 0.96 at 0.32x, most of it spent in
+faiss's per-query scanning.  The grouped scan with torch's top-k selection
+and numpy re-scoring reached 0.986 at 0.16x, its selection costing as much
+as its products; the compiled selection and re-scoring, the scan on the
+principal axes and the spherical cells bring it to 0.98 at about 0.07x.
+Probing per query instead (each cell scored against the queries that probe
+it) scans far fewer rows but reached only 0.93 at 16 probes: the union of a
+group's cells is what buys the recall.  The scanned share falls like
+``1 / sqrt(n)``, so the cost grows like ``n^1.5``.
 """
 
 import time
@@ -48,8 +61,8 @@ _CELLS_PER_SQRT_ROW = 1.25
 _MIN_ROWS_PER_CELL = 64
 _PROBES = 12  # cells scanned per query
 _SPARE = 24  # candidates re-scored beyond the k wanted
-_KMEANS_ITERATIONS = 8
-_TRAINING_ROWS_PER_CELL = 64
+_KMEANS_ITERATIONS = 5
+_TRAINING_ROWS_PER_CELL = 40
 _KMEANS_SEED = 0
 _BLOCK_ROWS = 8192
 _MEMBERS_PER_PRODUCT = 256  # query rows per product, bounding the score buffer
@@ -207,6 +220,13 @@ def _padded(index, step):
     return torch.cat([index, index[:1].expand(extra)]) if extra else index
 
 
+def _rows_of(cells, bounds, cell_sizes):
+    """Positions of the rows of ``cells`` in the cell-sorted rows, cell after cell."""
+    sizes = cell_sizes[cells]
+    shift = bounds[cells] - (np.cumsum(sizes) - sizes)
+    return np.arange(sizes.sum()) + np.repeat(shift, sizes)
+
+
 def _scan_group(asked_rows, members, sorted_rows, scanned, excluded, best, buffers):
     """Fold the scores of ``asked_rows`` against the rows ``scanned`` into ``best``.
 
@@ -243,8 +263,8 @@ def _principal_axes(*row_sets):
     Each of ``row_sets`` (the rows searched, and the queries when they are
     not among them) weighs equally, so that neither is projected onto axes
     that only the other needs.  Returns a ``(d, r)`` matrix with orthonormal
-    columns; the identity when the rows need more than ``_MAX_AXES_SHARE`` of
-    the axes.
+    columns, or None (keep the rows as they are) when they need more than
+    ``_MAX_AXES_SHARE`` of the axes.
     """
     import torch
 
@@ -260,7 +280,7 @@ def _principal_axes(*row_sets):
     n_axes = int(torch.searchsorted(energy, torch.tensor(_SCAN_ENERGY))) + 1
     n_axes = _round_up(n_axes, _AXES_STEP)
     if n_axes > _MAX_AXES_SHARE * n_features:
-        return torch.eye(n_features)
+        return None
     return vectors[:, :n_axes].contiguous()
 
 
@@ -274,14 +294,14 @@ def _approximate(data, queries, k, *, rows=None):
 
     dtype = _scan_dtype()
     searched = _as_tensor(data).to(dtype)
-    if queries is None:
-        axes = _principal_axes(searched).to(dtype)
+    asked = None if queries is None else _as_tensor(queries).to(dtype)
+    axes = _principal_axes(searched) if asked is None else _principal_axes(searched, asked)
+    if axes is not None:
+        axes = axes.to(dtype)
         searched = searched @ axes
+        asked = None if asked is None else asked @ axes
+    if asked is None:
         asked = searched[rows]
-    else:
-        asked = _as_tensor(queries).to(dtype)
-        axes = _principal_axes(searched, asked).to(dtype)
-        searched, asked = searched @ axes, asked @ axes
     (n_data, n_features), n_asked = searched.shape, asked.shape[0]
     n_cells = int(min(round(_CELLS_PER_SQRT_ROW * np.sqrt(n_data)), n_data // _MIN_ROWS_PER_CELL))
     n_cells = max(n_cells, 1)
@@ -330,9 +350,7 @@ def _approximate(data, queries, k, *, rows=None):
     for group_members, cells in zip(members_of, scanned_cells):
         if group_members.size == 0:
             continue
-        scanned = torch.from_numpy(
-            np.concatenate([np.arange(bounds[c], bounds[c + 1]) for c in cells])
-        )
+        scanned = torch.from_numpy(_rows_of(cells, bounds, cell_sizes))
         at = torch.from_numpy(asked_at[group_members])
         asked_rows = asked.index_select(0, _padded(at, _TILE_ROWS))
         _scan_group(
