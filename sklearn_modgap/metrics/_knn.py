@@ -21,9 +21,10 @@ products, written for this module with torch and numba:
    ``_CELLS_PER_SQRT_ROW * sqrt(n)`` cells of at least
    ``_MIN_ROWS_PER_CELL`` rows (a small pool is one cell that every query
    scans).
-3. Each query picks its ``_PROBES`` nearest cells; queries are grouped by
-   their nearest cell and each group is scored against the union of its
-   members' cells by one matrix product.
+3. Each query picks its ``_PROBES`` (a row of the pool searched) or
+   ``_QUERY_PROBES`` (a row of another set) nearest cells; queries are
+   grouped by their nearest cell and each group is scored against the union
+   of its members' cells by one matrix product.
 4. A compiled loop (:mod:`._knn_kernels`) keeps each query's ``k + _SPARE``
    best scores straight from the product's bits, reading most of them only
    through a vectorised maximum of column groups.
@@ -39,7 +40,10 @@ efSearch=64) 0.95 at 0.39x on a 40,000-row pool; a faiss inverted file on
 faiss's per-query scanning.  The grouped scan with torch's top-k selection
 and numpy re-scoring reached 0.986 at 0.16x, its selection costing as much
 as its products; the compiled selection and re-scoring, the scan on the
-principal axes and the spherical cells bring it to 0.98 at about 0.07x.
+principal axes and the spherical cells bring it to 0.98 at 0.06x-0.09x
+(in a 20,000-row self-search the scan's products, gathers and selection
+take about 60% of the time, k-means, cell assignment, axes and re-scoring
+the rest).
 Probing per query instead (each cell scored against the queries that probe
 it) scans far fewer rows but reached only 0.93 at 16 probes: the union of a
 group's cells is what buys the recall.  The scanned share falls like
@@ -59,7 +63,10 @@ KNN_METHODS = ("exact", "approximate")
 # Chosen on CLIP-like synthetic embeddings (d=512, k=20, benchmarks/bench_knn.py).
 _CELLS_PER_SQRT_ROW = 1.25
 _MIN_ROWS_PER_CELL = 64
-_PROBES = 12  # cells scanned per query
+# Cells probed per query: by a row of the pool searched, and by a row of
+# another set (its partner, which retrieval counts, is often a far neighbour).
+_PROBES = 10
+_QUERY_PROBES = 14
 _SPARE = 24  # candidates re-scored beyond the k wanted
 _KMEANS_ITERATIONS = 5
 _TRAINING_ROWS_PER_CELL = 40
@@ -305,7 +312,7 @@ def _approximate(data, queries, k, *, rows=None):
     (n_data, n_features), n_asked = searched.shape, asked.shape[0]
     n_cells = int(min(round(_CELLS_PER_SQRT_ROW * np.sqrt(n_data)), n_data // _MIN_ROWS_PER_CELL))
     n_cells = max(n_cells, 1)
-    n_probes = min(_PROBES, n_cells)
+    n_probes = min(_PROBES if queries is None else _QUERY_PROBES, n_cells)
     n_kept = min(k + _SPARE, n_data)
 
     generator = torch.Generator().manual_seed(_KMEANS_SEED)
