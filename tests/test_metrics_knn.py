@@ -143,3 +143,17 @@ def test_approximate_search_with_float32_scores(large, monkeypatch):
     assert _recall(found, self_neighbors(pool, 20)) >= 0.9
     crossed = query_neighbors(target, source, 10, knn="approximate")
     assert _recall(crossed, query_neighbors(target, source, 10)) >= 0.9
+
+
+def test_approximate_searches_in_concurrent_threads_agree(large):
+    from concurrent.futures import ThreadPoolExecutor
+
+    target, source = large
+    pool = np.vstack([target, source])
+    alone = self_neighbors(pool, 10, knn="approximate")
+    with ThreadPoolExecutor(2) as executor:
+        results = list(executor.map(
+            lambda _: self_neighbors(pool, 10, knn="approximate"), range(3)
+        ))
+    for found in results:
+        np.testing.assert_array_equal(found, alone)
