@@ -157,3 +157,13 @@ def test_approximate_searches_in_concurrent_threads_agree(large):
         ))
     for found in results:
         np.testing.assert_array_equal(found, alone)
+
+
+def test_importing_the_metrics_loads_neither_torch_nor_numba():
+    import subprocess
+    import sys
+
+    code = ("import sys, sklearn_modgap.metrics; "
+            "print('torch' in sys.modules, 'numba' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False False"

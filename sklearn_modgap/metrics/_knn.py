@@ -56,7 +56,6 @@ import warnings
 import numpy as np
 from sklearn.neighbors import NearestNeighbors
 
-from ._knn_kernels import LOWEST_KEY, merge_best, rescore, score_bits, top_columns
 
 KNN_METHODS = ("exact", "approximate")
 
@@ -174,6 +173,8 @@ def _nearest_cells(rows, centres, n_nearest=1):
     """
     import torch
 
+    from ._knn_kernels import score_bits, top_columns
+
     centres_t = centres.T
     n_rows, n_cells = rows.shape[0], centres.shape[0]
     nearest = np.empty((n_rows, n_nearest), dtype=np.int64)
@@ -244,6 +245,8 @@ def _scan_group(asked_rows, members, sorted_rows, scanned, excluded, best, buffe
     """
     import torch
 
+    from ._knn_kernels import merge_best, score_bits
+
     block_buffer, score_buffer = buffers
     best_keys, best_ids = best
     n_members = members.shape[0]
@@ -298,6 +301,8 @@ def _approximate(data, queries, k, *, rows=None):
     excluding each row itself.
     """
     import torch
+
+    from ._knn_kernels import LOWEST_KEY
 
     dtype = _scan_dtype()
     searched = _as_tensor(data).to(dtype)
@@ -391,6 +396,8 @@ def _rescore(data, queries, candidates, k, order):
 
     Queries are re-scored in ``order``.
     """
+    from ._knn_kernels import rescore
+
     out = np.empty((queries.shape[0], k), dtype=np.int64)
     data = np.ascontiguousarray(data)
     queries = np.ascontiguousarray(queries, dtype=data.dtype)
