@@ -70,6 +70,23 @@ def test_compare_metrics_option_and_case_insensitive_names(capsys):
     assert list(table.columns[:2]) == ["Phi", "Delta_mu"]
 
 
+def test_compare_knn_option(capsys):
+    arguments = ["compare", "--n-pairs", "3000", "--n-features", "32", "--k", "10", "--quiet",
+                 "--aligners", "CentroidShift", "--metrics", "Omega_k", "M_k^Z", "Phi"]
+    assert main([*arguments, "--knn", "approximate"]) == 0
+    approximate = _table(capsys.readouterr().out)
+    assert main(arguments) == 0
+    exact = _table(capsys.readouterr().out)
+    assert approximate.loc["CentroidShift", "Phi"] == exact.loc["CentroidShift", "Phi"]
+    for column in ("Omega_k", "M_k^Z"):
+        assert approximate.loc["CentroidShift", column] == pytest.approx(
+            exact.loc["CentroidShift", column], abs=0.03)
+    with pytest.raises(SystemExit) as info:
+        main([*arguments, "--knn", "fast"])
+    assert info.value.code == 2
+    assert "--knn" in capsys.readouterr().err
+
+
 def test_compare_reads_files_and_writes_substitutes(pair_files, tmp_path, capsys):
     out = tmp_path / "out"
     status = main([

@@ -165,5 +165,7 @@ def test_importing_the_metrics_loads_neither_torch_nor_numba():
 
     code = ("import sys, sklearn_modgap.metrics; "
             "print('torch' in sys.modules, 'numba' in sys.modules)")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
     assert result.stdout.strip() == "False False"

@@ -166,6 +166,20 @@ def test_knn_sample_cap(synthetic):
     assert sampled.loc["shift", "Omega_k"] != pytest.approx(full.loc["shift", "Omega_k"])
 
 
+def test_approximate_neighbourhoods_are_close_to_exact():
+    # 3,000 held-out pairs: enough rows for the approximate index to cut cells.
+    target, source = make_modality_gap(6000, 64, random_state=1)
+    aligners = {"identity": CentroidShift(alpha=0.0), "shift": CentroidShift()}
+    columns = ["Omega_k", "M_k^Z", "M_k^X", "alignment_balance", "recall@5", "Phi"]
+    exact = gap_report(aligners, source, target, metrics=columns, k=10, max_knn_pairs=None)
+    approximate = gap_report(aligners, source, target, metrics=columns, k=10,
+                             max_knn_pairs=None, knn="approximate")
+    np.testing.assert_allclose(approximate[columns].to_numpy(), exact[columns].to_numpy(),
+                               atol=0.02)
+    with pytest.raises(ValueError, match="knn"):
+        gap_report(aligners, source, target, metrics=columns, knn="fast")
+
+
 def test_real_clip_centroid_gap_closes_and_negative_control_scores_zero(clip_pairs):
     target, source = clip_pairs
     report = gap_report(

@@ -199,7 +199,8 @@ def _kmeans(rows, n_cells, generator):
     centres = sample[torch.randperm(sample.shape[0], generator=generator)[:n_cells]].clone()
     for _ in range(_KMEANS_ITERATIONS):
         nearest = torch.from_numpy(_nearest_cells(sample, centres)[:, 0])
-        sums = torch.zeros(centres.shape, dtype=torch.float32).index_add_(0, nearest, sample.float())
+        sums = torch.zeros(centres.shape, dtype=torch.float32)
+        sums.index_add_(0, nearest, sample.float())
         norms = torch.linalg.vector_norm(sums, dim=1, keepdim=True)
         # an emptied cell keeps its centre
         centres = torch.where(norms > 0, sums / norms.clamp(min=1e-30), centres.float())
