@@ -323,8 +323,14 @@ def _approximate(data, queries, k, *, rows=None):
 
     generator = torch.Generator().manual_seed(_KMEANS_SEED)
     centres = _kmeans(searched, n_cells, generator)
-    cell = _nearest_cells(searched, centres)[:, 0]
-    probes = _nearest_cells(asked, centres, n_probes)
+    if queries is None:
+        # The queries are rows searched: one pass gives both their cells and
+        # their probes (the nearest cell first, ties in the same order).
+        probes = _nearest_cells(searched, centres, n_probes)
+        cell, probes = probes[:, 0], probes[rows]
+    else:
+        cell = _nearest_cells(searched, centres)[:, 0]
+        probes = _nearest_cells(asked, centres, n_probes)
     # The rows searched, sorted by cell.
     order = np.argsort(cell, kind="stable")
     bounds = np.zeros(n_cells + 1, dtype=np.int64)

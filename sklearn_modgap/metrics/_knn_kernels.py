@@ -11,7 +11,6 @@ from numba import njit, prange
 
 # Below the key of every score, -inf included.
 LOWEST_KEY = np.iinfo(np.int32).min
-_HIGHEST_KEY = np.iinfo(np.int32).max
 _STRIPES = 32
 
 
