@@ -1,4 +1,4 @@
-"""AnisoAlign against the closed-form aligners, on real and synthetic pairs.
+"""AnisoAlign against the closed-form aligners, and the ablation of its departures from the paper.
 
 For each data set the pairs are split in two halves with a fixed seed; every
 aligner is fitted on the first half (source rows and target rows, pairing not
@@ -10,9 +10,16 @@ cross-modal transfer (top-1 accuracy of a substitute-trained decoder fed
 target rows), plus the fit time.  Real data: the four ``mind-the-gap`` feature files beside the
 project (index 0 = target, 1 = source); synthetic: ``make_modality_gap``.
 
-    python benchmarks/bench_aniso.py                       # real sets + 50,000 synthetic pairs
+    python benchmarks/bench_aniso.py                       # real sets + 20,000 synthetic pairs
     python benchmarks/bench_aniso.py --sets clip convirt   # a subset
+    python benchmarks/bench_aniso.py --ablation            # published vs earlier choices, one at a time
     python benchmarks/bench_aniso.py --timing              # fit / transform times at scale
+
+``--ablation`` fits the published method (``AnisoAlign()``), the package's
+earlier choices all together (``EARLIER_CHOICES``), and the published method
+with each earlier choice switched on alone, with ReAlign beside them; its
+``A_r(T)`` column is the evaluation's residual anisotropy of App. B.2 with the
+uncentred residual ``r_i = x_i - z_i``.
 """
 
 import argparse
@@ -23,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from sklearn_modgap import C3, AnisoAlign, CentroidShift, MomentMatch, ReAlign
+from sklearn_modgap.aniso._estimator import EARLIER_CHOICES
 from sklearn_modgap.datasets import make_modality_gap
 from sklearn_modgap.metrics import (
     alignment_balance,
@@ -37,6 +45,7 @@ from sklearn_modgap.metrics import (
 DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mind-the-gap"
 REAL_SETS = ("clip", "convirt", "videoclip", "clasp")
 COLUMNS = ("Delta_mu", "Phi", "Psi", "Omega_k", "M^Z", "M^X", "balance", "transfer", "fit s")
+ABLATION_COLUMNS = ("Delta_mu", "Phi", "Psi", "Omega_k", "M^Z", "M^X", "A_r(T)", "balance", "fit s")
 
 
 def aligners(seed, aniso_params):
@@ -59,6 +68,30 @@ def aligners(seed, aniso_params):
     }
 
 
+def ablation_aligners(seed, aniso_params):
+    """ReAlign, the published method, the earlier choices together, and each alone."""
+
+    def aniso(**params):
+        return AnisoAlign(random_state=seed, device="cpu", **{**aniso_params, **params})
+
+    rows = {
+        "ReAlign": ReAlign(),
+        "AnisoAlign (published)": aniso(),
+        "published, global init only": aniso(alpha=0.0),
+        "earlier choices, all": aniso(**EARLIER_CHOICES),
+    }
+    for name, value in EARLIER_CHOICES.items():
+        rows[f"published + {name}={value!r}"] = aniso(**{name: value})
+    return rows
+
+
+def uncentred_residual_anisotropy(target, substitutes):
+    """App. B.2: ``lambda_max(Sigma_r) / (tr Sigma_r / d)``, ``Sigma_r = 1/n sum r_i r_i^T``, ``r_i = x_i - z_i``."""
+    residual = np.asarray(target, dtype=np.float64) - substitutes
+    eigenvalues = np.linalg.eigvalsh(residual.T @ residual / len(residual))
+    return eigenvalues[-1] / (eigenvalues.sum() / residual.shape[1])
+
+
 def load(name, n_synthetic, seed):
     if name == "synthetic":
         return make_modality_gap(n_pairs=n_synthetic, random_state=seed)
@@ -79,7 +112,7 @@ def evaluate(target, source, substitutes, k):
     }
 
 
-def run_set(name, args, aniso_params):
+def run_set(name, args, aniso_params, make_aligners=aligners):
     target, source = load(name, args.n_synthetic, args.seed)
     order = np.random.default_rng(args.seed).permutation(len(target))
     half = len(order) // 2
@@ -88,25 +121,34 @@ def run_set(name, args, aniso_params):
         test_rows = test_rows[: args.max_eval]
     k = max(1, min(20, len(test_rows) // 5))
     rows = {}
-    for label, aligner in aligners(args.seed, aniso_params).items():
+    for label, aligner in make_aligners(args.seed, aniso_params).items():
         start = time.perf_counter()
         aligner.fit(source[fit_rows], y=target[fit_rows])
         fit_time = time.perf_counter() - start
         substitutes = aligner.transform(source[test_rows])
         rows[label] = {
             **evaluate(target[test_rows], source[test_rows], substitutes, k),
+            "A_r(T)": uncentred_residual_anisotropy(
+                aligner.transform_target(target[test_rows]), substitutes
+            ),
             "fit s": fit_time,
         }
     return rows, len(fit_rows), len(test_rows), k
 
 
-def print_table(name, rows, n_fit, n_test, k):
+def print_table(name, rows, n_fit, n_test, k, columns=COLUMNS):
     print(f"\n### {name}: fit on {n_fit} pairs, evaluated on {n_test} held-out pairs, k={k}\n")
-    print("| aligner | " + " | ".join(COLUMNS) + " |")
-    print("|---" * (len(COLUMNS) + 1) + "|")
+    print("| aligner | " + " | ".join(columns) + " |")
+    print("|---" * (len(columns) + 1) + "|")
     for label, values in rows.items():
-        cells = " | ".join(f"{values[c]:.3f}" if c != "fit s" else f"{values[c]:.1f}" for c in COLUMNS)
-        print(f"| {label} | {cells} |")
+        cells = " | ".join(_cell(values[c], c) for c in columns)
+        print(f"| {label} | {cells} |", flush=True)
+
+
+def _cell(value, column):
+    if column == "fit s":
+        return f"{value:.1f}"
+    return f"{value:.1f}" if column == "A_r(T)" else f"{value:.3f}"
 
 
 def timing(args, aniso_params):
@@ -142,7 +184,7 @@ def timing(args, aniso_params):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sets", nargs="+", default=[*REAL_SETS, "synthetic"])
-    parser.add_argument("--n-synthetic", type=int, default=50_000)
+    parser.add_argument("--n-synthetic", type=int, default=20_000)
     parser.add_argument(
         "--max-eval",
         type=int,
@@ -151,6 +193,7 @@ def main(argv=None):
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--timing", action="store_true")
+    parser.add_argument("--ablation", action="store_true")
     parser.add_argument("--n-transform", type=int, default=1_000_000)
     parser.add_argument("--verbose", type=int, default=0)
     parser.add_argument(
@@ -171,7 +214,10 @@ def main(argv=None):
         timing(args, aniso_params)
         return
     for name in args.sets:
-        print_table(name, *run_set(name, args, aniso_params))
+        if args.ablation:
+            print_table(name, *run_set(name, args, aniso_params, ablation_aligners), columns=ABLATION_COLUMNS)
+        else:
+            print_table(name, *run_set(name, args, aniso_params))
 
 
 if __name__ == "__main__":

@@ -12,50 +12,70 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from .._base import BaseAligner, _check_params
 from .._validation import block_slices, checked_row_norms, single_threaded_blas
 from . import _frame
-from ._circular import circular_statistics, phase_graph
+from ._circular import circular_statistics, energy_share, nucleus_graph, top_p_graph
 
 # The automatic rank, capped by what the data supports; chosen by the rank
 # sweep on the four real sets (see docs/anisoalign.md).
 _AUTO_RANK = 16
-# Rows each net trains on at most (a seeded subsample); the statistics use
-# every row.  At 50,000 rows x 512 this keeps the default fit near 3 minutes
-# on 2 CPU cores (see docs/anisoalign.md).
-_MAX_NET_ROWS = 16_384
+
+# The choices of the first implementation, each a parameter of its own; with
+# all of them AnisoAlign computes what it computed before the published
+# method became the default (docs/anisoalign.md measures each one).
+EARLIER_CHOICES = {
+    "mixing": "target_axes",
+    "center_polar": True,
+    "block_weights": "resultant",
+    "graph": "nucleus",
+    "drift_step": "saturating",
+    "phase_loss": "moments",
+    "fidelity_weight": 0.1,
+    "complement_scaling": "shrunk",
+    "calibration": "unnormalized",
+    "max_train_rows": 16_384,
+}
 
 
 class AnisoAlign(BaseAligner):
     """Anisotropic modality alignment: a target phase prior and a bounded refinement.
 
-    Source rows ``y`` become substitutes ``z`` in four steps, all learned from
-    unpaired samples of the two modalities:
+    With default parameters this is the method of Sec. 4 of the paper [1]_:
+    source rows ``y`` become substitutes ``z`` in four steps, all learned from
+    unpaired samples of the two modalities.
 
     1. **Fixed frame** (Sec. 4.1-4.2). ``Q_U``, the top-``rank`` eigenvectors
        of ``Sigma_t + Sigma_i + lambda I`` (source and target covariances),
-       mixed by the orthogonal ``R`` that diagonalises the target covariance
-       inside ``U`` (signs fixed by the centroid gap), so the blocks do not
-       depend on the order or signs of the eigenvectors.  ``z = z_U + z_V``;
-       ``z_U`` is cut into ``m = rank / 2`` planes with polar coordinates
-       ``(rho_k, theta_k)``; ``V`` is spanned by the remaining eigenvectors.
+       mixed by a fixed random orthogonal ``R``; ``V`` is spanned by the
+       remaining eigenvectors.  Coordinates in ``U`` are cut into
+       ``m = rank / 2`` planes with polar coordinates ``(rho_k, theta_k)``,
+       taken of the rows themselves (Eq. 2): of ``x`` for target rows and of
+       ``y_bar = y - mu_t + mu_i`` for source rows.
     2. **Stage I, target periodic prior** (Sec. 4.3), from target rows only:
-       circular means ``psi_bar_k``, concentrations ``alpha_k``, couplings
-       ``M_kl``, a block-adaptive top-``p`` graph, the drift field (Eq. 4),
-       drifted centres (Eq. 5) and a phase score network trained by
-       denoising score matching under wrapped Gaussian noise (Eq. 6).
-    3. **Stage II, global initialisation** (Sec. 4.4.1): recentring on the
-       target mean, the radial quantile map ``F_x^-1(F_y(rho_k))`` per block
-       and the diagonal rescaling of the V-part to the target's variances.
+       circular means ``psi_bar_k``, energy shares
+       ``alpha_k = E[rho_k^2] / (sum_u E[rho_u^2] + eps)`` (Eq. 3), couplings
+       ``M_kl = E[exp(i (theta_k - theta_l))]`` with ``A_kl = |M_kl|`` and
+       ``eta_kl = arg M_kl``, the graph ``E`` of each block's ``top_p``
+       strongest couplings, the potential ``Psi`` and its drifted centres
+       ``mu_phi = wrap(phi - tau grad Psi(phi))`` (Eq. 4-5), and a phase score
+       network trained by denoising score matching on
+       ``wrap(mu_phi + sqrt(2) sigma_t eps)`` with ``lambda_t = 2 sigma_t^2``
+       (Eq. 6).
+    3. **Stage II, global initialisation** (Sec. 4.4.1): the phases of
+       ``y_bar``, the radial quantile map ``F_x^-1(F_y(rho_k))`` per block and
+       ``v^(0) = mu_i,V + D_V (y_V - mu_t,V)`` with
+       ``D_V = Diag(sigma_V^x / (sigma_V^y + eps))``.
     4. **Stage II, bounded refinement** (Sec. 4.4.2): a refiner network moves
        each phase by at most ``alpha * bound_theta``, each log-radius by at
        most ``alpha * bound_radius`` and each V coordinate by at most
        ``alpha * bound_complement`` target standard deviations, trained on
-       source rows only with the frozen prior (``L^II``, Eq. 8), the target's
-       circular moments (``L^Phi``, Eq. 9) and a fidelity penalty.  The
-       result is rebuilt from the polar blocks and the V-part, shifted by the
-       final centroid calibration (computed on the fit source rows) and
-       normalised.
+       source rows only with ``L^II + lambda L^Phi``: the frozen prior's
+       score-matching loss (Eq. 8) and the radius-weighted deformation of
+       each row's relative phases on ``E`` (Eq. 9).  Then
+       ``e' = Norm(Q_U c(rho, theta) + v)``, ``mu_hat = E[e']`` over the fit
+       source rows, and ``e = Norm(e' - mu_hat + mu_i)``.
 
-    The statistics use every fit row; each net trains on at most 16,384 of
-    them (a seeded subsample).
+    Every choice where the package departs from the paper, or where the
+    paper leaves a choice open, is a parameter; ``EARLIER_CHOICES`` in this
+    module lists the settings of the package's first implementation.
 
     Parameters
     ----------
@@ -63,7 +83,7 @@ class AnisoAlign(BaseAligner):
         Dimension ``r`` of the dominant subspace ``U``; must be even (blocks
         of two).  ``"auto"`` is 16, capped by what the data supports.  An
         explicit rank the data cannot support is an error.
-    alpha : float, default=1.0
+    alpha : float in [0, 10], default=1.0
         Scales the three bounds of the refinement: ``0`` is the global
         initialisation alone (no network is trained).
     bound_theta : float, default=0.3
@@ -73,27 +93,69 @@ class AnisoAlign(BaseAligner):
     bound_complement : float, default=0.25
         ``alpha_v``, the largest V-coordinate update, in target standard
         deviations along that coordinate.
-    top_p : float in (0, 1], default=0.5
-        Share of the softmax coupling weight each block keeps in the phase
-        graph.
-    tau : float, default=0.1
-        Temperature of that softmax.
     lambda_reg : float, default=1.0
         Ridge ``lambda`` of the joint matrix, in units of the mean variance
-        per direction ``(tr Sigma_t + tr Sigma_i) / (2 d)``.  It also
-        regularises the V-side rescaling,
-        ``s_j = sqrt((v_x,j + lambda g) / (v_y,j + lambda))`` with
-        ``g = tr Sigma_i / tr Sigma_t``, which shrinks the scale of weakly
-        populated directions towards the isotropic scale ``sqrt(g)``.
+        per direction ``(tr Sigma_t + tr Sigma_i) / (2 d)``.  With
+        ``complement_scaling="shrunk"`` it also regularises the V-side scale.
+    mixing : {"random", "target_axes"}, default="random"
+        ``R`` of Sec. 4.2: a fixed Haar-random orthogonal matrix drawn from
+        ``random_state`` (the paper), or the deterministic rotation onto the
+        target's principal axes inside ``U`` (signs fixed by the centroid
+        gap), which makes the blocks independent of the eigenvector basis.
+    center_polar : bool, default=False
+        Take polar coordinates of rows centred on their own modality's mean
+        (``x - mu_i``, ``y - mu_t``) instead of the paper's uncentred ``x`` and
+        ``y_bar``.  Centred target phases are close to uniform, which empties
+        the phase prior of information.
+    block_weights : {"energy", "resultant"}, default="energy"
+        ``alpha_k`` in ``Psi``: the energy share of Eq. 3, or the mean
+        resultant length ``|E[exp(i theta_k)]|``.
+    graph : {"top_p", "nucleus"}, default="top_p"
+        The graph ``E``: the union of each block's ``top_p`` strongest
+        couplings with edge weights ``A_kl`` (the paper), or a softmax nucleus
+        per block (``softmax(A_kl / nucleus_temperature)``, the fewest
+        neighbours whose weights reach ``nucleus_mass``) with edge weights
+        ``w_kl A_kl``.
+    top_p : int, default=2
+        ``p``, the neighbours each block picks with ``graph="top_p"``.
+    nucleus_mass : float in (0, 1], default=0.5
+        Cumulative softmax weight each block keeps with ``graph="nucleus"``.
+    nucleus_temperature : float, default=0.1
+        Softmax temperature of ``graph="nucleus"``.
+    drift_step : float or "saturating", default=0.5
+        ``tau``, the fixed step of the drifted centre
+        ``wrap(phi - tau grad Psi(phi))`` (Eq. 5), or ``"saturating"`` for a
+        step ``1 - exp(-sigma_t^2 / 2)`` that grows with the noise level.
     noise_range : tuple of two floats, default=(0.05, 1.5)
         ``(sigma_min, sigma_max)`` of the geometric noise schedule
-        ``sigma_t = sigma_min (sigma_max / sigma_min)^t``, ``t ~ U(0, 1)``.
+        ``sigma_t = sigma_min (sigma_max / sigma_min)^t``, ``t ~ U(0, 1)``;
+        the perturbation's standard deviation is ``sqrt(2) sigma_t``.
+    phase_loss : {"relative", "moments"}, default="relative"
+        ``L^Phi``: Eq. 9, the deformation of each row's relative phases on
+        ``E`` (it keeps rows' own phase structure), or ``"moments"``, the
+        squared distance of each batch's trigonometric moments to the
+        target's (it pulls the batch's phases towards the target's).
     prior_weight : float, default=1.0
         Weight of ``L^II``.
     phase_weight : float, default=1.0
-        Weight of ``L^Phi``.
-    fidelity_weight : float, default=0.1
-        Weight of the fidelity penalty (mean squared update over its bound).
+        ``lambda``, the weight of ``L^Phi``.
+    fidelity_weight : float, default=0.0
+        Weight of an extra fidelity penalty (mean squared update over its
+        bound); the paper has none.
+    complement_scaling : {"std_ratio", "shrunk"}, default="std_ratio"
+        The V-side scale: ``D_V = sigma_V^x / (sigma_V^y + eps)`` (the paper),
+        or ``sqrt((v_x,j + lambda g) / (v_y,j + lambda))`` with
+        ``g = tr Sigma_i / tr Sigma_t``, which shrinks weakly populated
+        directions towards the isotropic trace ratio.
+    calibration : {"normalized", "unnormalized"}, default="normalized"
+        ``"normalized"``: ``e = Norm(Norm(e_raw) - mu_hat + mu_i)`` with
+        ``mu_hat`` the mean of the normalised rebuilt fit rows (the paper);
+        ``"unnormalized"``: ``e = Norm(e_raw - mu_hat + mu_i)`` with
+        ``mu_hat`` the mean of the rebuilt rows before normalisation.
+    max_train_rows : int or None, default=None
+        Train each net on a seeded subsample of at most this many rows (the
+        statistics always use every row); ``None`` trains on every row, as
+        the paper does.
     use_prior : bool, default=True
         Train the stage I prior and use ``L^II``; ablation switch.
     use_phase_constraint : bool, default=True
@@ -109,8 +171,8 @@ class AnisoAlign(BaseAligner):
     batch_size : int or None, default=None
         When set, overrides ``batch_size`` of both nets.
     random_state : int, RandomState instance or None, default=None
-        Seeds both nets (initialisation, held-out slice, noise).  Fix it for
-        reproducible results.
+        Seeds ``R`` and both nets (initialisation, held-out slice, noise).
+        Fix it for reproducible results.
     device : str, default="auto"
         Torch device of the nets; ``"auto"`` is CUDA when available.
     verbose : int, default=0
@@ -125,7 +187,10 @@ class AnisoAlign(BaseAligner):
     n_blocks_ : int
         ``m = rank_ / 2``.
     source_mean_, target_mean_ : ndarray of shape (n_features,)
-        ``mu_y`` and ``mu_x``.
+        ``mu_t`` (source) and ``mu_i`` (target).
+    polar_origin_ : ndarray of shape (n_features,)
+        The point polar coordinates are taken around: zero, or ``mu_i`` with
+        ``center_polar=True``.
     frame_ : ndarray of shape (n_features, ``rank_``)
         ``Q_U R``: block ``k`` is spanned by columns ``2k`` and ``2k + 1``.
     mixing_ : ndarray of shape (``rank_``, ``rank_``)
@@ -133,26 +198,31 @@ class AnisoAlign(BaseAligner):
     complement_ : ndarray of shape (n_features, n_features - ``rank_``)
         Orthonormal basis of ``V``.
     complement_scale_ : ndarray of shape (n_features - ``rank_``,)
-        V-side diagonal rescaling.
+        V-side diagonal rescaling ``D_V``.
     complement_std_ : ndarray of shape (n_features - ``rank_``,)
-        Target standard deviation along each complement axis.
+        Target standard deviation along each complement axis (the refiner's
+        unit of V updates).
     source_radius_quantiles_, target_radius_quantiles_ : ndarray of shape (257, ``n_blocks_``)
         Per-block radius quantiles (levels ``0, 1/256, ..., 1``) of the fit rows.
     radius_center_, radius_scale_ : ndarray of shape (``n_blocks_``,)
         Mean and standard deviation of the target's ``log(rho + eps)``, the
         standardisation of the networks' radial input.
-    mean_phase_, concentration_ : ndarray of shape (``n_blocks_``,)
-        ``psi_bar_k`` and ``alpha_k`` of the target.
+    mean_phase_ : ndarray of shape (``n_blocks_``,)
+        ``psi_bar_k`` of the target.
+    mean_resultant_ : ndarray of shape (``n_blocks_``,)
+        ``|E[exp(i theta_k)]|`` of the target.
+    energy_share_ : ndarray of shape (``n_blocks_``,)
+        ``alpha_k`` of Eq. 3.
     phase_coupling_, phase_offset_ : ndarray of shape (``n_blocks_``, ``n_blocks_``)
-        ``M_kl`` and ``delta_kl`` of the target.
+        ``A_kl = |M_kl|`` and ``eta_kl = arg M_kl`` of the target.
     phase_graph_ : ndarray of shape (``n_blocks_``, ``n_blocks_``)
-        Weights of the sparse graph ``E`` (zero off the graph).
+        Edge strengths of ``grad Psi`` on the graph ``E`` (zero off the graph).
     prior_ : PhasePrior or None
         The fitted stage I net (``None`` when not used).
     refiner_ : Refiner or None
         The fitted stage II net (``None`` when ``alpha=0`` or no loss is on).
     calibration_shift_ : ndarray of shape (n_features,)
-        ``mu_x - mu_hat``, the final centroid calibration.
+        ``mu_i - mu_hat``, the final centroid calibration.
     ridge_ : float
         The absolute ridge ``lambda``.
     device_ : str
@@ -184,17 +254,27 @@ class AnisoAlign(BaseAligner):
 
     _parameter_constraints: dict = {
         "rank": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
-        "alpha": [Interval(Real, 0, None, closed="left")],
+        "alpha": [Interval(Real, 0, 10, closed="both")],
         "bound_theta": [Interval(Real, 0, math.pi, closed="both")],
-        "bound_radius": [Interval(Real, 0, None, closed="left")],
-        "bound_complement": [Interval(Real, 0, None, closed="left")],
-        "top_p": [Interval(Real, 0, 1, closed="right")],
-        "tau": [Interval(Real, 0, None, closed="neither")],
+        "bound_radius": [Interval(Real, 0, 5, closed="both")],
+        "bound_complement": [Interval(Real, 0, 100, closed="both")],
         "lambda_reg": [Interval(Real, 0, None, closed="left")],
+        "mixing": [StrOptions({"random", "target_axes"})],
+        "center_polar": ["boolean"],
+        "block_weights": [StrOptions({"energy", "resultant"})],
+        "graph": [StrOptions({"top_p", "nucleus"})],
+        "top_p": [Interval(Integral, 1, None, closed="left")],
+        "nucleus_mass": [Interval(Real, 0, 1, closed="right")],
+        "nucleus_temperature": [Interval(Real, 0, None, closed="neither")],
+        "drift_step": [StrOptions({"saturating"}), Interval(Real, 0, None, closed="left")],
         "noise_range": [tuple],
+        "phase_loss": [StrOptions({"relative", "moments"})],
         "prior_weight": [Interval(Real, 0, None, closed="left")],
         "phase_weight": [Interval(Real, 0, None, closed="left")],
         "fidelity_weight": [Interval(Real, 0, None, closed="left")],
+        "complement_scaling": [StrOptions({"std_ratio", "shrunk"})],
+        "calibration": [StrOptions({"normalized", "unnormalized"})],
+        "max_train_rows": [None, Interval(Integral, 2, None, closed="left")],
         "use_prior": ["boolean"],
         "use_phase_constraint": ["boolean"],
         "prior": [None, HasMethods(["fit", "set_params"])],
@@ -215,13 +295,23 @@ class AnisoAlign(BaseAligner):
         bound_theta=0.3,
         bound_radius=0.1,
         bound_complement=0.25,
-        top_p=0.5,
-        tau=0.1,
         lambda_reg=1.0,
+        mixing="random",
+        center_polar=False,
+        block_weights="energy",
+        graph="top_p",
+        top_p=2,
+        nucleus_mass=0.5,
+        nucleus_temperature=0.1,
+        drift_step=0.5,
         noise_range=(0.05, 1.5),
+        phase_loss="relative",
         prior_weight=1.0,
         phase_weight=1.0,
-        fidelity_weight=0.1,
+        fidelity_weight=0.0,
+        complement_scaling="std_ratio",
+        calibration="normalized",
+        max_train_rows=None,
         use_prior=True,
         use_phase_constraint=True,
         prior=None,
@@ -238,13 +328,23 @@ class AnisoAlign(BaseAligner):
         self.bound_theta = bound_theta
         self.bound_radius = bound_radius
         self.bound_complement = bound_complement
-        self.top_p = top_p
-        self.tau = tau
         self.lambda_reg = lambda_reg
+        self.mixing = mixing
+        self.center_polar = center_polar
+        self.block_weights = block_weights
+        self.graph = graph
+        self.top_p = top_p
+        self.nucleus_mass = nucleus_mass
+        self.nucleus_temperature = nucleus_temperature
+        self.drift_step = drift_step
         self.noise_range = noise_range
+        self.phase_loss = phase_loss
         self.prior_weight = prior_weight
         self.phase_weight = phase_weight
         self.fidelity_weight = fidelity_weight
+        self.complement_scaling = complement_scaling
+        self.calibration = calibration
+        self.max_train_rows = max_train_rows
         self.use_prior = use_prior
         self.use_phase_constraint = use_phase_constraint
         self.prior = prior
@@ -265,14 +365,13 @@ class AnisoAlign(BaseAligner):
                 f"{source.shape[1]} feature(s)."
             )
         # The passes over the rows are block products and small eigenproblems:
-        # multi-threaded BLAS gains little on them and, when other processes
-        # hold the cores, its threads' synchronisation made them up to 100
-        # times slower (a 512 x 512 eigh: 0.02 s alone, 3.8 s next to two busy
-        # processes on 2 cores).
+        # multi-threaded BLAS gains little on them, and its threads'
+        # synchronisation slows them badly when other processes hold the cores.
         with single_threaded_blas():
             self._fit_statistics(source, target)
 
     def _fit_statistics(self, source, target):
+        rng = check_random_state(self.random_state)
         self.source_mean_, source_cov = _frame.streaming_moments(source, lambda b: self._prepare(b, "X"))
         self.target_mean_, target_cov = _frame.streaming_moments(target, lambda b: self._prepare(b, "y"))
         # lambda is relative to the mean variance per direction, so that one
@@ -281,20 +380,26 @@ class AnisoAlign(BaseAligner):
         _, eigenvectors = _frame.joint_eigenbasis(source_cov, target_cov, self.ridge_)
         self.rank_ = self._resolve_rank(source_cov, target_cov, len(source), len(target))
         self.n_blocks_ = self.rank_ // 2
-        self._fit_frame(eigenvectors, source_cov, target_cov)
+        self._fit_frame(eigenvectors, source_cov, target_cov, rng)
 
         # Stage I statistics, from target rows only.
-        target_radius, target_phase = self._polar(target, self.target_mean_, "y")
+        target_radius, target_phase = self._target_polar(target)
         target_log_radius = _frame.log_radius(target_radius)
         self.radius_center_ = target_log_radius.mean(axis=0)
         self.radius_scale_ = np.maximum(target_log_radius.std(axis=0), 1e-6)
-        (self.mean_phase_, self.concentration_, self.phase_coupling_, self.phase_offset_) = (
+        self.mean_phase_, self.mean_resultant_, self.phase_coupling_, self.phase_offset_ = (
             circular_statistics(target_phase)
         )
-        self.phase_graph_ = phase_graph(self.phase_coupling_, self.top_p, self.tau)
+        self.energy_share_ = energy_share(target_radius)
+        if self.graph == "top_p":
+            self.phase_graph_ = self.phase_coupling_ * top_p_graph(self.phase_coupling_, self.top_p)
+        else:
+            weights = nucleus_graph(self.phase_coupling_, self.nucleus_mass, self.nucleus_temperature)
+            self.phase_graph_ = weights * self.phase_coupling_
 
         # Stage II global initialisation statistics.
-        source_radius, source_phase = self._polar(source, self.source_mean_, "X")
+        source_coords = self._source_coords(source)
+        source_radius, source_phase = _frame.to_polar(source_coords[:, : self.rank_])
         self.target_radius_quantiles_ = _frame.radius_quantiles(target_radius)
         self.source_radius_quantiles_ = _frame.radius_quantiles(source_radius)
 
@@ -305,26 +410,24 @@ class AnisoAlign(BaseAligner):
             from ..nets import resolve_device
 
             self.device_ = resolve_device(self.device)
-            rng = check_random_state(self.random_state)
             prior_seed, refiner_seed = rng.randint(2**31 - 1, size=2)
             if self.use_prior:
-                rows = _subsample(len(target), rng)
+                rows = self._train_rows(len(target), rng)
                 self.prior_ = self._fit_prior(target_phase[rows], target_log_radius[rows], int(prior_seed))
-            rows = _subsample(len(source), rng)
-            radius, complement = self._global_init(source_radius[rows], self._complement(source[rows], "X"))
-            self.refiner_ = self._fit_refiner(
-                self._features(radius, source_phase[rows], complement), int(refiner_seed)
-            )
+            rows = self._train_rows(len(source), rng)
+            radius, phase, complement = self._global_init(source_coords[rows])
+            self.refiner_ = self._fit_refiner(self._features(radius, phase, complement), int(refiner_seed))
 
-        # Final centroid calibration: mu_hat over the fit source rows.  The
-        # rebuild is linear in the aligned coordinates, so mu_hat is rebuilt
-        # from their mean instead of rebuilding every row.
+        self._fit_calibration(source)
+
+    def _fit_calibration(self, source):
+        """``mu_hat``, the mean of the rebuilt fit source rows (Sec. 4.4.2, last step)."""
         total = np.zeros(source.shape[1])
         basis = self._basis(source.dtype)
         for rows in block_slices(*source.shape, source.itemsize):
-            coords = self._aligned_coords(self._prepare(source[rows], "X"), basis)
-            total += coords.sum(axis=0, dtype=np.float64)
-        self.calibration_shift_ = -(total / len(source)) @ self._basis(np.float64).T
+            rebuilt = self._rebuild(self._prepare(source[rows], "X"), basis)
+            total += rebuilt.sum(axis=0, dtype=np.float64)
+        self.calibration_shift_ = self.target_mean_ - total / len(source)
 
     def _check_noise_range(self):
         noise = self.noise_range
@@ -356,25 +459,54 @@ class AnisoAlign(BaseAligner):
             )
         return self.rank
 
-    def _fit_frame(self, eigenvectors, source_cov, target_cov):
+    def _fit_frame(self, eigenvectors, source_cov, target_cov, rng):
         dominant = eigenvectors[:, : self.rank_]
-        self.mixing_ = _frame.mixing_rotation(dominant, target_cov, self.target_mean_ - self.source_mean_)
+        if self.mixing == "random":
+            self.mixing_ = _frame.random_rotation(self.rank_, rng)
+        else:
+            self.mixing_ = _frame.target_axes_rotation(
+                dominant, target_cov, self.target_mean_ - self.source_mean_
+            )
         self.frame_ = dominant @ self.mixing_
         self.complement_ = eigenvectors[:, self.rank_ :]
-        self.complement_scale_ = _frame.complement_scale(source_cov, target_cov, self.complement_, self.ridge_)
+        if self.complement_scaling == "std_ratio":
+            self.complement_scale_ = _frame.complement_std_ratio(source_cov, target_cov, self.complement_)
+        else:
+            self.complement_scale_ = _frame.complement_shrunk_scale(
+                source_cov, target_cov, self.complement_, self.ridge_
+            )
         self.complement_std_ = _frame.complement_std(target_cov, self.complement_, self.ridge_)
+        self.polar_origin_ = self.target_mean_.copy() if self.center_polar else np.zeros_like(self.target_mean_)
 
-    def _polar(self, A, centre, name):
-        coords = np.empty((len(A), self.rank_))
-        for rows in block_slices(*A.shape, A.itemsize):
-            coords[rows] = (self._prepare(A[rows], name) - centre) @ self.frame_
+    def _target_polar(self, target):
+        """Polar coordinates of target rows around the polar origin: ``x`` itself (Eq. 2)."""
+        coords = np.empty((len(target), self.rank_))
+        for rows in block_slices(*target.shape, target.itemsize):
+            coords[rows] = (self._prepare(target[rows], "y") - self.polar_origin_) @ self.frame_
         return _frame.to_polar(coords)
 
-    def _complement(self, A, name):
-        coords = np.empty((len(A), self.complement_.shape[1]))
-        for rows in block_slices(*A.shape, A.itemsize):
-            coords[rows] = (self._prepare(A[rows], name) - self.source_mean_) @ self.complement_
+    def _source_coords(self, source, basis=None):
+        """Coordinates of ``y_bar - origin``, ``y_bar = y - mu_t + mu_i``, in ``[Q_U R, V]``.
+
+        The V-part is returned relative to ``mu_i``: ``y_V - mu_t,V``.
+        """
+        basis = self._basis(np.float64) if basis is None else basis
+        coords = np.empty((len(source), basis.shape[1]), dtype=basis.dtype)
+        for rows in block_slices(*source.shape, source.itemsize):
+            coords[rows] = self._coords_of_prepared(self._prepare(source[rows], "X"), basis)
         return coords
+
+    def _coords_of_prepared(self, block, basis):
+        dtype = block.dtype
+        coords = (block - self.source_mean_.astype(dtype)) @ basis
+        coords[:, : self.rank_] += ((self.target_mean_ - self.polar_origin_) @ self.frame_).astype(dtype)
+        return coords
+
+    def _train_rows(self, n_rows, rng):
+        """Sorted indices of the rows a net trains on: all, or a seeded subsample."""
+        if self.max_train_rows is None or n_rows <= self.max_train_rows:
+            return np.arange(n_rows)
+        return np.sort(rng.choice(n_rows, self.max_train_rows, replace=False))
 
     def _trains_refiner(self):
         active = self.use_prior * self.prior_weight + self.use_phase_constraint * self.phase_weight
@@ -394,10 +526,12 @@ class AnisoAlign(BaseAligner):
 
         return PhaseField(
             self.mean_phase_,
-            self.concentration_,
+            self.energy_share_ if self.block_weights == "energy" else self.mean_resultant_,
+            self.mean_resultant_,
             self.phase_coupling_,
             self.phase_offset_,
             self.phase_graph_,
+            None if self.drift_step == "saturating" else float(self.drift_step),
             self.device_,
         )
 
@@ -418,12 +552,17 @@ class AnisoAlign(BaseAligner):
         prior.module_.eval()
         return prior
 
-    def _global_init(self, radius, complement):
-        """Sec. 4.4.1 on recentred rows: radial quantile map and V-side rescaling."""
+    def _global_init(self, coords):
+        """Sec. 4.4.1 on ``y_bar`` coordinates: radial quantile map, phases kept, V-side scale.
+
+        Returns the radii ``rho^(0)``, phases ``theta^(0)`` and the V-part
+        ``D_V (y_V - mu_t,V)`` (relative to ``mu_i,V``).
+        """
+        radius, phase = _frame.to_polar(coords[:, : self.rank_])
         radius = _frame.radial_quantile_map(
             radius, self.source_radius_quantiles_, self.target_radius_quantiles_
         )
-        return radius, complement * self.complement_scale_
+        return radius, phase, coords[:, self.rank_ :] * self.complement_scale_.astype(coords.dtype)
 
     def _features(self, radius, phase, complement):
         """Network inputs of globally initialised rows."""
@@ -433,6 +572,7 @@ class AnisoAlign(BaseAligner):
                 np.float32
             ),
             "complement": (complement / self.complement_std_).astype(np.float32),
+            "radius": radius.astype(np.float32),
         }
 
     def _fit_refiner(self, features, seed):
@@ -457,6 +597,7 @@ class AnisoAlign(BaseAligner):
             prior_weight=self.prior_weight if self.use_prior else 0.0,
             phase_weight=self.phase_weight if self.use_phase_constraint else 0.0,
             fidelity_weight=self.fidelity_weight,
+            phase_loss=self.phase_loss,
         )
         refiner.fit(features)
         del refiner.objective_
@@ -468,20 +609,23 @@ class AnisoAlign(BaseAligner):
         """``[Q_U R, V]``, the orthonormal basis of the aligned coordinates."""
         return np.hstack([self.frame_, self.complement_]).astype(dtype, copy=False)
 
-    def _aligned_coords(self, block, basis):
-        """Coordinates in ``basis`` of the substitutes of prepared source rows.
+    def _rebuild(self, block, basis):
+        """``Q_U c(rho, theta) + v`` of prepared source rows, before calibration.
 
-        Around the target mean, before calibration and normalisation.  The
-        projection runs in the dtype of the block and of ``basis``, so float32
-        input is projected in float32.
+        Normalised with ``calibration="normalized"`` (``e'`` of Sec. 4.4.2).
+        The projections run in the dtype of the block and of ``basis``, so
+        float32 input is projected in float32.
         """
         dtype = block.dtype
-        coords = (block - self.source_mean_.astype(dtype)) @ basis
-        radius, phase = _frame.to_polar(coords[:, : self.rank_])
-        radius, complement = self._global_init(radius, coords[:, self.rank_ :])
+        radius, phase, complement = self._global_init(self._coords_of_prepared(block, basis))
         if self.refiner_ is not None:
             phase, radius, complement = self._refine(self._features(radius, phase, complement))
-        return np.hstack([_frame.from_polar(radius, phase), complement]).astype(dtype, copy=False)
+        offset = ((self.target_mean_ - self.polar_origin_) @ self.complement_).astype(dtype)
+        coords = np.hstack([_frame.from_polar(radius, phase), complement + offset]).astype(dtype, copy=False)
+        rebuilt = coords @ basis.T + self.polar_origin_.astype(dtype)
+        if self.calibration == "normalized":
+            rebuilt /= checked_row_norms(rebuilt, name="The rebuilt rows")[:, None]
+        return rebuilt
 
     def _refine(self, features):
         import torch
@@ -519,17 +663,9 @@ class AnisoAlign(BaseAligner):
         X = validate_data(self, X, reset=False, **_check_params(min_samples=1))
         out = np.empty_like(X)
         basis = self._basis(X.dtype)
-        # mu_x and the calibration shift are added together, once per row.
-        shift = (self.target_mean_ + self.calibration_shift_).astype(X.dtype)
+        shift = self.calibration_shift_.astype(X.dtype)
         with single_threaded_blas():
             for rows in block_slices(*X.shape, X.itemsize):
-                moved = self._aligned_coords(self._prepare(X[rows], "X"), basis) @ basis.T + shift
+                moved = self._rebuild(self._prepare(X[rows], "X"), basis) + shift
                 out[rows] = moved / checked_row_norms(moved, name="The aligned rows")[:, None]
         return out
-
-
-def _subsample(n_rows, rng):
-    """Sorted indices of at most ``_MAX_NET_ROWS`` rows, all of them when fewer."""
-    if n_rows <= _MAX_NET_ROWS:
-        return np.arange(n_rows)
-    return np.sort(rng.choice(n_rows, _MAX_NET_ROWS, replace=False))

@@ -11,6 +11,8 @@ from .._validation import block_slices
 
 # Added to radii before taking logarithms and dividing by them.
 RADIUS_EPS = 1e-6
+# The eps of D_V = sigma_x / (sigma_y + eps) (Sec. 4.4.1).
+COMPLEMENT_EPS = 1e-6
 # Quantile levels stored per block for the radial map F_x^-1(F_y(rho)).
 N_RADIUS_QUANTILES = 257
 
@@ -57,8 +59,22 @@ def joint_eigenbasis(source_cov, target_cov, lambda_reg):
     return eigenvalues[::-1], eigenvectors[:, ::-1]
 
 
-def mixing_rotation(dominant, target_cov, gap):
-    """The orthogonal mixing ``R`` of Sec. 4.2, a deterministic construction.
+def random_rotation(rank, random_state):
+    """A Haar-distributed random orthogonal ``R`` of shape ``(rank, rank)`` (Sec. 4.2).
+
+    The QR decomposition of a Gaussian matrix, with the signs of ``R``'s
+    diagonal moved into ``Q`` so that the distribution is uniform over the
+    orthogonal group.
+    """
+    gaussian = random_state.standard_normal((rank, rank))
+    q, r = np.linalg.qr(gaussian)
+    signs = np.sign(np.diag(r))
+    signs[signs == 0] = 1.0
+    return q * signs
+
+
+def target_axes_rotation(dominant, target_cov, gap):
+    """A deterministic alternative to the random mixing ``R`` of Sec. 4.2.
 
     ``R`` diagonalises the target covariance restricted to ``U``,
     ``Q_U^T Sigma_i Q_U = R diag(s) R^T``, with ``s`` decreasing, so that the
@@ -145,21 +161,31 @@ def radial_quantile_map(radius, source_quantiles, target_quantiles):
     return mapped
 
 
-def complement_scale(source_cov, target_cov, complement, lambda_reg):
-    """V-side diagonal rescaling: ``s_j = sqrt((v_x,j + lambda g) / (v_y,j + lambda))``.
+def complement_variances(cov, complement):
+    """Variance of ``cov`` along each column of the complement basis."""
+    return np.maximum(np.sum(complement * (cov @ complement), axis=0), 0)
+
+
+def complement_std_ratio(source_cov, target_cov, complement, eps=COMPLEMENT_EPS):
+    """Sec. 4.4.1: ``D_V = Diag(sigma_V^x / (sigma_V^y + eps))`` along each complement axis."""
+    target_std = np.sqrt(complement_variances(target_cov, complement))
+    source_std = np.sqrt(complement_variances(source_cov, complement))
+    return target_std / (source_std + eps)
+
+
+def complement_shrunk_scale(source_cov, target_cov, complement, lambda_reg):
+    """An alternative V-side scale: ``s_j = sqrt((v_x,j + lambda g) / (v_y,j + lambda))``.
 
     ``v_x,j`` and ``v_y,j`` are the target and source variances along the
     ``j``-th column of the complement basis and ``g = tr Sigma_i / tr Sigma_t``
     the ratio of the total variances.  The ridge shrinks the scale of weakly
     populated directions towards the isotropic scale ``sqrt(g)`` (ReAlign's
-    trace alignment) rather than towards 1: a direction the fit rows barely
-    populate still carries held-out rows' variance, and without evidence of
-    its own ratio the global one is the better guess.  On VideoCLIP (50 fit
-    pairs in 768 dimensions) shrinking towards 1 left the held-out substitutes
-    too concentrated (``M^X`` 0.395 against 0.746).
+    trace alignment): a direction the fit rows barely populate still carries
+    held-out rows' variance, and without evidence of its own ratio the global
+    one is the better guess.
     """
-    target_var = np.maximum(np.sum(complement * (target_cov @ complement), axis=0), 0)
-    source_var = np.maximum(np.sum(complement * (source_cov @ complement), axis=0), 0)
+    target_var = complement_variances(target_cov, complement)
+    source_var = complement_variances(source_cov, complement)
     source_total = np.trace(source_cov)
     ratio = np.trace(target_cov) / source_total if source_total > 0 else 1.0
     return np.sqrt((target_var + lambda_reg * ratio) / (source_var + lambda_reg))
@@ -167,5 +193,4 @@ def complement_scale(source_cov, target_cov, complement, lambda_reg):
 
 def complement_std(cov, complement, lambda_reg):
     """Standard deviation along each column of the complement basis."""
-    var = np.sum(complement * (cov @ complement), axis=0)
-    return np.sqrt(np.maximum(var, 0) + lambda_reg)
+    return np.sqrt(complement_variances(cov, complement) + lambda_reg)

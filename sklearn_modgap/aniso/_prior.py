@@ -19,58 +19,86 @@ from ._training import SeededNet
 _WRAPS = 3
 
 
+def wrap(phase):
+    """Phases wrapped into ``[-pi, pi)``."""
+    return torch.remainder(phase + math.pi, 2 * math.pi) - math.pi
+
+
 class PhaseField:
     """The circular statistics of stage I as tensors, and what is built from them.
 
     Parameters
     ----------
-    mean_phase, concentration : ndarray of shape (m,)
-        ``psi_bar_k`` and ``alpha_k``.
-    coupling, offset, graph : ndarray of shape (m, m)
-        ``M_kl``, ``delta_kl`` and the graph weights ``w_kl``.
+    mean_phase : ndarray of shape (m,)
+        ``psi_bar_k``.
+    block_weight : ndarray of shape (m,)
+        The weight ``alpha_k`` of each block's pull towards its mean phase in
+        ``Psi`` (Eq. 3: the energy share; or the mean resultant length).
+    resultant : ndarray of shape (m,)
+        Mean resultant length ``|E[exp(i theta_k)]|`` (for the moment loss).
+    coupling, offset : ndarray of shape (m, m)
+        ``A_kl = |M_kl|`` and ``eta_kl = arg M_kl``.
+    strength : ndarray of shape (m, m)
+        Weight of edge ``(k, l)`` in the gradient of ``Psi``: ``A_kl`` on the
+        graph ``E`` (or the nucleus weights times ``A_kl``), zero elsewhere.
+    drift_step : float or None
+        ``tau`` of the drifted centre ``wrap(phi - tau grad Psi(phi))``;
+        ``None`` for the saturating step ``1 - exp(-sigma_t^2 / 2)``.
     device : str
     """
 
-    def __init__(self, mean_phase, concentration, coupling, offset, graph, device):
+    def __init__(self, mean_phase, block_weight, resultant, coupling, offset, strength, drift_step, device):
         def tensor(a):
             return torch.as_tensor(np.asarray(a), dtype=torch.float32, device=device)
 
         self.mean_phase = tensor(mean_phase)
-        self.concentration = tensor(concentration)
-        self.strength = tensor(np.asarray(graph) * np.asarray(coupling))
+        self.block_weight = tensor(block_weight)
+        self.strength = tensor(strength)
         self.offset = tensor(offset)
-        self.edges = tensor(np.asarray(graph) > 0)
+        self.drift_step = drift_step
+        self.edges = tensor(np.asarray(strength) > 0)
+        resultant = tensor(resultant)
         self.first_moment = torch.stack(
-            [self.concentration * torch.cos(self.mean_phase), self.concentration * torch.sin(self.mean_phase)]
+            [resultant * torch.cos(self.mean_phase), resultant * torch.sin(self.mean_phase)]
         )
+        # E[exp(i (theta_l - theta_k))] = conj(M_kl) on the edges.
         pair = tensor(coupling) * self.edges
-        self.pair_moment = torch.stack([pair * torch.cos(self.offset), pair * torch.sin(self.offset)])
+        self.pair_moment = torch.stack([pair * torch.cos(self.offset), -pair * torch.sin(self.offset)])
 
-    def drift(self, phase):
-        """Eq. 4: ``b_k = alpha_k sin(psi_bar_k - phi_k) + sum_l w_kl M_kl sin(phi_l - phi_k - delta_kl)``.
+    def potential_gradient(self, phase):
+        """Eq. 4: ``grad Psi`` of ``Psi(phi) = -sum_k alpha_k cos(phi_k - psi_bar_k)
+        - sum_(k,l) A_kl cos(phi_k - phi_l - eta_kl)``.
 
-        The first term pulls each block towards its mean phase as strongly as
-        the target concentrates there; the second pulls it towards the
-        relative phases the target keeps with its graph neighbours.
+        ``d Psi / d phi_k = alpha_k sin(phi_k - psi_bar_k)
+        + sum_l A_kl sin(phi_k - phi_l - eta_kl)``: descending it pulls each
+        block towards its mean phase, as strongly as the block weighs, and
+        towards the phase offsets the target keeps with its graph neighbours.
         """
-        own = self.concentration * torch.sin(self.mean_phase - phase)
-        relative = phase[:, None, :] - phase[:, :, None] - self.offset
+        own = self.block_weight * torch.sin(phase - self.mean_phase)
+        relative = phase[:, :, None] - phase[:, None, :] - self.offset
         return own + (self.strength * torch.sin(relative)).sum(dim=-1)
 
-    def centre(self, phase, noise_level):
-        """Eq. 5: drifted centres ``phi + (1 - exp(-sigma_t^2 / 2)) b(phi)``.
+    def drift(self, phase):
+        """The drift field ``b(phi) = -grad Psi(phi)``."""
+        return -self.potential_gradient(phase)
 
-        The step grows with the noise level like a Langevin step of size
-        ``sigma_t^2 / 2`` but saturates at one, so large noise levels do not
-        overshoot the circle.
+    def centre(self, phase, noise_level):
+        """Eq. 5: the drifted centre ``mu_phi = wrap(phi - tau grad Psi(phi))``.
+
+        With ``drift_step=None`` the step is ``1 - exp(-sigma_t^2 / 2)``
+        instead of ``tau``: it grows with the noise level like a Langevin step
+        of size ``sigma_t^2 / 2`` but saturates at one.
         """
-        return phase + (1.0 - torch.exp(-noise_level**2 / 2)) * self.drift(phase)
+        step = self.drift_step if self.drift_step is not None else 1.0 - torch.exp(-noise_level**2 / 2)
+        return wrap(phase - step * self.potential_gradient(phase))
 
     def moment_mismatch(self, phase):
-        """Eq. 9 (L^Phi): squared distance of a batch's trigonometric moments to the target's.
+        """Squared distance of a batch's trigonometric moments to the target's.
 
         Per block the first moment ``E[exp(i theta_k)]``, and on each edge of
-        the graph the relative moment ``E[exp(i (theta_l - theta_k))]``.
+        the graph the relative moment ``E[exp(i (theta_l - theta_k))]``.  An
+        alternative to Eq. 9 that pulls the batch's phase distribution towards
+        the target's instead of keeping each row's own relative phases.
         """
         first = torch.stack([torch.cos(phase).mean(0), torch.sin(phase).mean(0)])
         own = ((first - self.first_moment) ** 2).sum(0).mean()
@@ -80,15 +108,37 @@ class PhaseField:
         coupled = ((((pair - self.pair_moment) ** 2).sum(0)) * self.edges).sum() / n_edges
         return own + coupled
 
+    def relative_phase_penalty(self, phase, initial_phase, initial_radius):
+        """Eq. 9 (``L^Phi``): deformation of each row's relative phases on the graph.
 
-def wrapped_gaussian_score(perturbed, centre, noise_level):
-    """``d/d phi_tilde log WN(phi_tilde; centre, sigma^2)``, the target of Eq. 6."""
-    delta = torch.remainder(perturbed - centre + math.pi, 2 * math.pi) - math.pi
+        ``1/|E| sum_(k,l) w_kl [1 - cos((theta_k - theta_l) - (theta0_k - theta0_l))]``
+        with ``w_kl = rho0_k rho0_l / (sum_E rho0_u rho0_v + eps)``, over the
+        undirected edges of ``E``, averaged over the rows of the batch.  Zero
+        when the refinement keeps every row's phase differences.
+        """
+        return relative_phase_penalty(phase, initial_phase, initial_radius, self.edges)
+
+
+def relative_phase_penalty(phase, initial_phase, initial_radius, edges):
+    """Eq. 9 for a batch; ``edges`` is the (symmetric) adjacency of ``E``."""
+    upper = torch.triu(edges.bool(), diagonal=1)
+    k, l = upper.nonzero(as_tuple=True)
+    if k.numel() == 0:
+        return phase.new_zeros(())
+    deformation = (phase[:, k] - phase[:, l]) - (initial_phase[:, k] - initial_phase[:, l])
+    products = initial_radius[:, k] * initial_radius[:, l]
+    weights = products / (products.sum(dim=1, keepdim=True) + 1e-12)
+    return ((weights * (1 - torch.cos(deformation))).sum(dim=1) / k.numel()).mean()
+
+
+def wrapped_gaussian_score(perturbed, centre, noise_std):
+    """``d/d phi_tilde log WN(phi_tilde; centre, noise_std^2)``, the target of Eq. 6."""
+    delta = wrap(perturbed - centre)
     shifts = 2 * math.pi * torch.arange(-_WRAPS, _WRAPS + 1, device=perturbed.device, dtype=perturbed.dtype)
     images = delta[..., None] + shifts
-    variance = (noise_level**2)[..., None]
+    variance = (noise_std**2)[..., None]
     weights = torch.softmax(-(images**2) / (2 * variance), dim=-1)
-    return -(weights * images).sum(-1) / noise_level**2
+    return -(weights * images).sum(-1) / noise_std**2
 
 
 def noise_levels(uniform, sigma_min, sigma_max):
@@ -99,14 +149,16 @@ def noise_levels(uniform, sigma_min, sigma_max):
 def score_matching_loss(score_module, field, phase, log_radius, uniform, noise, sigma_min, sigma_max):
     """Eq. 6 with ``lambda_t = 2 sigma_t^2``, for given draws of ``t`` and noise.
 
-    ``phi_tilde = centre_t(phi) + sigma_t * noise``; the loss is the weighted
-    squared error of the network's score against the wrapped-Gaussian score,
-    averaged over rows and blocks.
+    ``phi_tilde = wrap(mu_phi + sqrt(2) sigma_t eps)`` around the drifted
+    centre ``mu_phi``; the loss is the weighted squared error of the
+    network's score against the score of that wrapped Gaussian (variance
+    ``2 sigma_t^2``), averaged over rows and blocks.
     """
     sigma = noise_levels(uniform, sigma_min, sigma_max)
     centre = field.centre(phase, sigma)
-    perturbed = centre + sigma * noise
-    target = wrapped_gaussian_score(perturbed, centre, sigma)
+    noise_std = math.sqrt(2.0) * sigma
+    perturbed = wrap(centre + noise_std * noise)
+    target = wrapped_gaussian_score(perturbed, centre, noise_std)
     predicted = score_module(perturbed, log_radius, sigma)
     return (2 * sigma**2 * (predicted - target) ** 2).mean()
 

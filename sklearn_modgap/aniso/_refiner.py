@@ -63,17 +63,19 @@ class Refiner(SeededNet):
     """skorch net that trains the bounded refiner of stage II.
 
     ``fit(X)`` takes the globally initialised source rows,
-    ``X = {"phase": theta0, "log_radius": r0, "complement": v0}`` (``r0``
-    standardised like the prior's input, ``v0`` in target standard
-    deviations).  Source rows only: no target row enters a batch, so no
+    ``X = {"phase": theta0, "log_radius": r0, "complement": v0, "radius": rho0}``
+    (``r0`` standardised like the prior's input, ``v0`` in target standard
+    deviations, ``rho0`` the radii that weigh Eq. 9).  Source rows only: no target row enters a batch, so no
     pairing can be used.  :class:`AnisoAlign` sets ``objective_`` (the frozen
     prior, the phase field and the loss weights) before fitting.  The loss is
     ``prior_weight * L^II + phase_weight * L^Phi + fidelity_weight * L^fid``
     where ``L^II`` (Eq. 8) is the frozen prior's denoising score-matching
     loss evaluated on the refined phases (low where the refined phases look
-    like target phases to the prior), ``L^Phi`` (Eq. 9) the mismatch of the
-    batch's trigonometric moments to the target's, and ``L^fid`` the mean
-    squared update relative to its bound (semantic preservation).
+    like target phases to the prior), ``L^Phi`` (Eq. 9) the radius-weighted
+    deformation of each row's relative phases on the graph ``E`` (or, with
+    ``phase_loss="moments"``, the
+    mismatch of the batch's trigonometric moments to the target's), and
+    ``L^fid`` an optional mean squared update relative to its bound.
 
     Parameters
     ----------
@@ -158,7 +160,12 @@ class Refiner(SeededNet):
                 objective.prior, objective.field, phase, log_radius, uniform, noise, *objective.noise_range
             )
         if objective.phase_weight > 0:
-            loss = loss + objective.phase_weight * objective.field.moment_mismatch(phase)
+            if objective.phase_loss == "relative":
+                # Eq. 9: each row keeps its own relative phases on the graph.
+                phase_loss = objective.field.relative_phase_penalty(phase, Xi["phase"], Xi["radius"])
+            else:
+                phase_loss = objective.field.moment_mismatch(phase)
+            loss = loss + objective.phase_weight * phase_loss
         if objective.fidelity_weight > 0:
             fidelity = sum(
                 (update / bound).pow(2).mean()
@@ -172,8 +179,11 @@ class Refiner(SeededNet):
 class RefinementObjective:
     """What the refiner's loss needs besides its batch (set as ``Refiner.objective_``)."""
 
-    def __init__(self, prior, field, noise_range, radius_scale, prior_weight, phase_weight, fidelity_weight):
+    def __init__(
+        self, prior, field, noise_range, radius_scale, prior_weight, phase_weight, fidelity_weight, phase_loss
+    ):
         self.prior = prior
+        self.phase_loss = phase_loss
         self.field = field
         self.noise_range = noise_range
         self.radius_scale = radius_scale
