@@ -14,6 +14,7 @@ project (index 0 = target, 1 = source); synthetic: ``make_modality_gap``.
     python benchmarks/bench_aniso.py --sets clip convirt   # a subset
     python benchmarks/bench_aniso.py --ablation            # published vs earlier choices, one at a time
     python benchmarks/bench_aniso.py --timing              # fit / transform times at scale
+    python benchmarks/bench_aniso.py --sweep drift_step=0.1,0.5,1.0 --sets clip convirt
 
 ``--ablation`` fits the published method (``AnisoAlign()``), the package's
 earlier choices all together (``EARLIER_CHOICES``), and the published method
@@ -83,6 +84,19 @@ def ablation_aligners(seed, aniso_params):
     for name, value in EARLIER_CHOICES.items():
         rows[f"published + {name}={value!r}"] = aniso(**{name: value})
     return rows
+
+
+def sweep_aligners(name, values):
+    """One AnisoAlign per value of one parameter, ReAlign beside them."""
+
+    def make(seed, aniso_params):
+        rows = {"ReAlign": ReAlign()}
+        for value in values:
+            params = {**aniso_params, name: value}
+            rows[f"{name}={value!r}"] = AnisoAlign(random_state=seed, device="cpu", **params)
+        return rows
+
+    return make
 
 
 def uncentred_residual_anisotropy(target, substitutes):
@@ -194,6 +208,11 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--timing", action="store_true")
     parser.add_argument("--ablation", action="store_true")
+    parser.add_argument(
+        "--sweep",
+        metavar="NAME=V1,V2,...",
+        help="fit AnisoAlign once per value of one parameter (values read as Python literals)",
+    )
     parser.add_argument("--n-transform", type=int, default=1_000_000)
     parser.add_argument("--verbose", type=int, default=0)
     parser.add_argument(
@@ -212,6 +231,12 @@ def main(argv=None):
         aniso_params[key] = literal_eval(value)
     if args.timing:
         timing(args, aniso_params)
+        return
+    if args.sweep:
+        param, values = args.sweep.split("=", 1)
+        make = sweep_aligners(param, [literal_eval(v) for v in values.split(",")])
+        for name in args.sets:
+            print_table(name, *run_set(name, args, aniso_params, make), columns=ABLATION_COLUMNS)
         return
     for name in args.sets:
         if args.ablation:
