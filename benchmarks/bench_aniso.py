@@ -15,6 +15,7 @@ project (index 0 = target, 1 = source); synthetic: ``make_modality_gap``.
     python benchmarks/bench_aniso.py --ablation            # published vs earlier choices, one at a time
     python benchmarks/bench_aniso.py --timing              # fit / transform times at scale
     python benchmarks/bench_aniso.py --sweep drift_step=0.1,0.5,1.0 --sets clip convirt
+    python benchmarks/bench_aniso.py --sweep "noise_range=(0.05, 1.5), (0.1, 1.0)"
 
 ``--ablation`` fits the published method (``AnisoAlign()``), the package's
 earlier choices all together (``EARLIER_CHOICES``), and the published method
@@ -211,7 +212,8 @@ def main(argv=None):
     parser.add_argument(
         "--sweep",
         metavar="NAME=V1,V2,...",
-        help="fit AnisoAlign once per value of one parameter (values read as Python literals)",
+        help="fit AnisoAlign once per value of one parameter (the values are read as the items of a Python list, "
+        "so tuples keep their commas)",
     )
     parser.add_argument("--n-transform", type=int, default=1_000_000)
     parser.add_argument("--verbose", type=int, default=0)
@@ -234,7 +236,9 @@ def main(argv=None):
         return
     if args.sweep:
         param, values = args.sweep.split("=", 1)
-        make = sweep_aligners(param, [literal_eval(v) for v in values.split(",")])
+        # Read the values as one Python list, so that tuple values keep their
+        # commas: --sweep "noise_range=(0.05, 1.5), (0.1, 1.0)".
+        make = sweep_aligners(param, literal_eval(f"[{values}]"))
         for name in args.sets:
             print_table(name, *run_set(name, args, aniso_params, make), columns=ABLATION_COLUMNS)
         return

@@ -18,6 +18,7 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils._set_output import _wrap_data_with_container
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
+from ._stats import RowMoments
 from ._validation import (
     FLOAT_DTYPES,
     add_product,
@@ -202,29 +203,22 @@ class BaseAligner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         """The factor that prepares rows of known squared norms."""
         return 1.0 / np.sqrt(sq_norms) if self.normalize else np.ones_like(sq_norms)
 
-    def _moments(self, A, name, row_sq_norms=None):
-        """Mean (float64) and mean squared norm of prepared rows, in one streaming pass.
+    def _statistics(self, A, name, *, order=1, row_sq_norms=None):
+        """:class:`~sklearn_modgap._stats.RowMoments` of the prepared rows, in one streaming pass.
 
-        Each block contributes ``block.T @ (1 / norms)``: a matrix-vector
-        product in the block's dtype, accumulated across blocks in float64,
-        so the normalised rows are never materialised.  When ``row_sq_norms``
-        (a float64 array of ``len(A)``) is given, the squared norms of the raw
+        The normalisation enters as per-row weights, so with ``order=1`` the
+        normalised rows are never materialised.  When ``row_sq_norms`` (a
+        float64 array of ``len(A)``) is given, the squared norms of the raw
         rows are kept in it for a later pass.
         """
 
-        def block_moments(rows):
-            block = A[rows]
+        def weights_of(block, rows):
             sq_norms, scales = self._row_scales(block, name)
             if row_sq_norms is not None:
                 row_sq_norms[rows] = sq_norms
-            return block.T @ scales.astype(block.dtype), float(np.sum(sq_norms * scales**2))
+            return scales, sq_norms
 
-        total = np.zeros(A.shape[1])
-        sq_norm = 0.0
-        for block_total, block_sq_norm in map_blocks(block_moments, *A.shape, A.itemsize):
-            total += block_total
-            sq_norm += block_sq_norm
-        return total / A.shape[0], sq_norm / A.shape[0]
+        return RowMoments.of(A, weights_of=weights_of, order=order)
 
     # ------------------------------------------------------------ transform
     def transform(self, X):

@@ -106,8 +106,8 @@ class C3(BaseAligner):
         self.random_state = random_state
 
     def _fit(self, source, target):
-        self.source_mean_, _ = self._moments(source, "X")
-        self.target_mean_, _ = self._moments(target, "y")
+        self.source_mean_ = self._statistics(source, "X").mean
+        self.target_mean_ = self._statistics(target, "y").mean
         if self.noise_std == "auto":
             self.noise_std_ = self._residual_scale(source, target)
         else:

@@ -70,8 +70,8 @@ class CentroidShift(BaseAligner):
         self.normalize = normalize
 
     def _fit(self, source, target):
-        self.source_mean_, _ = self._moments(source, "X")
-        self.target_mean_, _ = self._moments(target, "y")
+        self.source_mean_ = self._statistics(source, "X").mean
+        self.target_mean_ = self._statistics(target, "y").mean
 
     def _source_map(self):
         # T(u) = u - Delta: row weight 1, weight -1 on the single direction Delta.

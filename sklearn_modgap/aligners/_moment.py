@@ -7,7 +7,8 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from .._base import BaseAligner
-from .._validation import block_slices, checked_row_norms
+from .._stats import descending_eigh
+from .._validation import checked_row_norms
 
 
 class MomentMatch(BaseAligner):
@@ -89,15 +90,9 @@ class MomentMatch(BaseAligner):
         self.mapping_ = _inverse_sqrt(source_cov) @ _sqrt(target_cov)
 
     def _shrunk_covariance(self, A, name):
-        mean, _ = self._moments(A, name)
-        n_samples, n_features = A.shape
-        scatter = np.zeros((n_features, n_features))
-        fourth_moment = 0.0
-        for rows in block_slices(n_samples, n_features, A.itemsize):
-            centred = self._prepare(A[rows], name) - mean
-            scatter += centred.T @ centred
-            fourth_moment += np.sum(np.einsum("ij,ij->i", centred, centred) ** 2)
-        cov = scatter / n_samples
+        stats = self._statistics(A, name, order=4)
+        mean, cov, n_samples, n_features = stats.mean, stats.covariance, stats.count, stats.n_features
+        fourth_moment = stats.centred_fourth_moment()
         shrinkage = self.shrinkage
         if shrinkage == "auto":
             shrinkage = _ledoit_wolf_shrinkage(cov, fourth_moment, n_samples)
@@ -130,8 +125,7 @@ def _ledoit_wolf_shrinkage(cov, fourth_moment, n_samples):
 
 
 def _eigen(cov):
-    values, vectors = np.linalg.eigh(cov)
-    return np.clip(values, 0.0, None), vectors
+    return descending_eigh(cov)
 
 
 def _sqrt(cov):

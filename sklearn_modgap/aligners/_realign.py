@@ -85,10 +85,12 @@ class ReAlign(BaseAligner):
         # The source's row norms are kept (8 bytes a row) so the calibration pass
         # below reads each block once for its two products.
         row_sq_norms = np.empty(source.shape[0])
-        self.source_mean_, source_sq = self._moments(source, "X", row_sq_norms)
-        self.target_mean_, target_sq = self._moments(target, "y")
-        self.source_trace_ = float(source_sq - self.source_mean_ @ self.source_mean_)
-        self.target_trace_ = float(target_sq - self.target_mean_ @ self.target_mean_)
+        source_stats = self._statistics(source, "X", row_sq_norms=row_sq_norms)
+        target_stats = self._statistics(target, "y")
+        source_sq = source_stats.mean_sq_norm
+        self.source_mean_, self.target_mean_ = source_stats.mean, target_stats.mean
+        self.source_trace_ = source_stats.total_variance
+        self.target_trace_ = target_stats.total_variance
         # Identical rows leave only round-off in the variance.
         if self.source_trace_ <= 1e-12 * source_sq:
             raise ValueError(

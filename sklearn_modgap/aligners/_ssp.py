@@ -6,23 +6,12 @@ import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from .._base import BaseAligner
-from .._validation import block_slices
+from .._stats import descending_eigh
 
 
-def _second_moment(A, prepare, name, centre):
-    """Mean (float64) and ``A^T A / n`` of prepared rows, centred when asked."""
-    n_rows, n_features = A.shape
-    total = np.zeros(n_features)
-    gram = np.zeros((n_features, n_features))
-    for rows in block_slices(n_rows, n_features, A.itemsize):
-        block = prepare(A[rows], name).astype(np.float64, copy=False)
-        total += block.sum(axis=0)
-        gram += block.T @ block
-    mean = total / n_rows
-    gram /= n_rows
-    if centre:
-        gram -= np.outer(mean, mean)
-    return mean, gram
+def _second_moment(stats, centre):
+    """Mean and ``A^T A / n`` of prepared rows (their covariance when ``centre``)."""
+    return stats.mean, stats.covariance if centre else stats.second_moment
 
 
 def modality_basis(gram, variance):
@@ -40,9 +29,7 @@ def modality_basis(gram, variance):
     basis : ndarray of shape (n_features, n_kept)
         Orthonormal columns, by decreasing eigenvalue.
     """
-    eigenvalues, eigenvectors = np.linalg.eigh(gram)
-    eigenvalues = np.clip(eigenvalues[::-1], 0.0, None)
-    eigenvectors = eigenvectors[:, ::-1]
+    eigenvalues, eigenvectors = descending_eigh(gram)
     total = eigenvalues.sum()
     if total <= 0:
         raise ValueError("A modality has zero variance: its rows are all identical.")
@@ -179,8 +166,8 @@ class SSP(BaseAligner):
         self.normalize = normalize
 
     def _fit(self, source, target):
-        self.source_mean_, source_gram = _second_moment(source, self._prepare, "X", self.centre)
-        self.target_mean_, target_gram = _second_moment(target, self._prepare, "y", self.centre)
+        self.source_mean_, source_gram = _second_moment(self._statistics(source, "X", order=2), self.centre)
+        self.target_mean_, target_gram = _second_moment(self._statistics(target, "y", order=2), self.centre)
         target_basis = modality_basis(target_gram, self.variance)
         source_basis = modality_basis(source_gram, self.variance)
         self.target_rank_ = target_basis.shape[1]

@@ -372,8 +372,10 @@ class AnisoAlign(BaseAligner):
 
     def _fit_statistics(self, source, target):
         rng = check_random_state(self.random_state)
-        self.source_mean_, source_cov = _frame.streaming_moments(source, lambda b: self._prepare(b, "X"))
-        self.target_mean_, target_cov = _frame.streaming_moments(target, lambda b: self._prepare(b, "y"))
+        source_stats = self._statistics(source, "X", order=2)
+        target_stats = self._statistics(target, "y", order=2)
+        self.source_mean_, source_cov = source_stats.mean, source_stats.covariance
+        self.target_mean_, target_cov = target_stats.mean, target_stats.covariance
         # lambda is relative to the mean variance per direction, so that one
         # default suits any embedding dimension and scale.
         self.ridge_ = self.lambda_reg * (np.trace(source_cov) + np.trace(target_cov)) / (2 * source_cov.shape[0])

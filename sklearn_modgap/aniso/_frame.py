@@ -7,6 +7,7 @@ estimator streams large inputs through these functions block by block.
 
 import numpy as np
 
+from .._stats import descending_eigh
 from .._validation import block_slices
 
 # Added to radii before taking logarithms and dividing by them.
@@ -15,19 +16,6 @@ RADIUS_EPS = 1e-6
 COMPLEMENT_EPS = 1e-6
 # Quantile levels stored per block for the radial map F_x^-1(F_y(rho)).
 N_RADIUS_QUANTILES = 257
-
-
-def streaming_moments(A, prepare):
-    """Mean and population covariance (float64) of ``prepare(A)``, streamed."""
-    n, d = A.shape
-    total = np.zeros(d)
-    gram = np.zeros((d, d))
-    for rows in block_slices(n, d, A.itemsize):
-        block = np.asarray(prepare(A[rows]), dtype=np.float64)
-        total += block.sum(axis=0)
-        gram += block.T @ block
-    mean = total / n
-    return mean, gram / n - np.outer(mean, mean)
 
 
 def supported_rank(source_cov, target_cov, n_source, n_target):
@@ -55,8 +43,7 @@ def joint_eigenbasis(source_cov, target_cov, lambda_reg):
         Columns ``Q``; the first ``rank`` span the dominant subspace ``U``.
     """
     joint = source_cov + target_cov + lambda_reg * np.eye(source_cov.shape[0])
-    eigenvalues, eigenvectors = np.linalg.eigh(joint)
-    return eigenvalues[::-1], eigenvectors[:, ::-1]
+    return descending_eigh(joint)
 
 
 def random_rotation(rank, random_state):
@@ -100,8 +87,7 @@ def target_axes_rotation(dominant, target_cov, gap):
         The orthogonal matrix ``R``.
     """
     restricted = dominant.T @ target_cov @ dominant
-    _, rotation = np.linalg.eigh((restricted + restricted.T) / 2)
-    rotation = rotation[:, ::-1]
+    rotation = descending_eigh(restricted)[1]
     signs = np.sign(gap @ dominant @ rotation)
     signs[signs == 0] = 1.0
     return rotation * signs

@@ -11,6 +11,7 @@ from numbers import Integral
 import numpy as np
 from sklearn.utils._param_validation import Interval, validate_params
 
+from .._stats import RowMoments
 from .._validation import block_slices, single_threaded_blas
 from ._checks import check_subspace_size, prepare_rows, prepare_two
 from ._geometry import centroid_displacement, principal_bases
@@ -284,12 +285,8 @@ def principal_angles(target, source, q=None):
 
 def _effective_rank(A, center):
     """Roy & Vetterli's effective rank of the rows of ``A`` (already normalised)."""
-    gram = np.zeros((A.shape[1], A.shape[1]))
-    mean = A.mean(axis=0, dtype=np.float64) if center else np.zeros(A.shape[1])
-    with single_threaded_blas():
-        for rows in block_slices(*A.shape, A.itemsize):
-            block = A[rows].astype(np.float64) - mean
-            gram += block.T @ block
+    stats = RowMoments.of(A, order=2)
+    gram = stats.scatter if center else stats.second_moment * stats.count
     singular = np.sqrt(np.clip(np.linalg.eigvalsh(gram), 0.0, None))
     total = singular.sum()
     if total == 0:

@@ -13,6 +13,7 @@ from numbers import Integral
 import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
+from .._stats import RowMoments, descending_eigh
 from .._validation import block_slices, single_threaded_blas
 from ._checks import check_subspace_size, prepare_two
 
@@ -23,31 +24,27 @@ _ZERO_TRACE = 1e-20
 
 
 def mean_and_covariance(A):
-    """Mean and population covariance of the rows of ``A``, in float64, in two streaming passes."""
-    mean = A.mean(axis=0, dtype=np.float64)
-    scatter = np.zeros((A.shape[1], A.shape[1]))
-    with single_threaded_blas():
-        for rows in block_slices(*A.shape, A.itemsize):
-            block = A[rows].astype(np.float64) - mean
-            scatter += block.T @ block
-    return mean, scatter / A.shape[0]
+    """Mean and population covariance of the rows of ``A``, in float64, in one streaming pass."""
+    stats = RowMoments.of(A, order=2)
+    return stats.mean, stats.covariance
 
 
 def residual_moments(target, source):
     """Mean gap ``mu_x - mu_y`` and residual covariance ``S_r = mean r r^T`` of paired rows."""
-    gap = target.mean(axis=0, dtype=np.float64) - source.mean(axis=0, dtype=np.float64)
-    scatter = np.zeros((target.shape[1], target.shape[1]))
-    with single_threaded_blas():
-        for rows in block_slices(*target.shape, target.itemsize):
-            block = target[rows].astype(np.float64) - source[rows] - gap
-            scatter += block.T @ block
-    return gap, scatter / target.shape[0]
+    stats = RowMoments.of(_Difference(target, source), order=2)
+    return stats.mean, stats.covariance
 
 
-def descending_eigh(S):
-    """Eigenvalues (descending, clipped at 0) and eigenvectors of a symmetric matrix."""
-    values, vectors = np.linalg.eigh(S)
-    return np.clip(values[::-1], 0.0, None), vectors[:, ::-1]
+class _Difference:
+    """Rows of ``target - source`` computed a block at a time, for :meth:`RowMoments.of`."""
+
+    def __init__(self, target, source):
+        self.target, self.source = target, source
+        self.shape = target.shape
+        self.itemsize = max(target.itemsize, source.itemsize)
+
+    def __getitem__(self, rows):
+        return self.target[rows].astype(np.float64) - self.source[rows]
 
 
 def _paired(target, source):
