@@ -439,7 +439,10 @@ def _truncate_npy(path, n_rows):
     """Shrink an .npy file to its first ``n_rows`` rows, keeping the header's length."""
     with open(path, "r+b") as handle:
         version = np.lib.format.read_magic(handle)
-        shape, fortran, dtype = np.lib.format._read_array_header(handle, version)
+        read_header = (
+            np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        )
+        shape, fortran, dtype = read_header(handle)
         offset = handle.tell()
         header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": fortran,
                   "shape": (n_rows, *shape[1:])}
