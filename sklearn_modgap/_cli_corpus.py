@@ -36,8 +36,8 @@ class BadRowsError(ValueError):
         listed = "; ".join(f"row {row} {reason}" for row, reason in bad[:_MAX_LISTED])
         more = f" and {total - _MAX_LISTED} more" if total > _MAX_LISTED else ""
         super().__init__(
-            f"bad rows in {path}: {listed}{more}. Nothing was written for this shard; fix the "
-            "input or pass --skip-bad-rows to leave such rows out."
+            f"bad rows in {path}: {listed}{more}. Fix the input or pass --skip-bad-rows to "
+            "leave such rows out."
         )
 
 
