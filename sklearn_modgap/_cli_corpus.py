@@ -264,6 +264,7 @@ class RunRecord:
         self.dtype = str(dtype)
         self.shards = {}
 
+
     def load_for_resume(self):
         if not self.path.exists():
             return
@@ -300,6 +301,9 @@ def transform_corpus(
     skip_bad_rows=False, block_rows=None, quiet=True,
 ):
     """Write the substitutes of every shard's rows under ``output``, mirroring the shards.
+
+    ``model_digest`` (the SHA-256 of the model file) goes into the run
+    record, so that ``resume`` refuses to mix the outputs of two models.
 
     Returns
     -------
@@ -384,13 +388,14 @@ def _transform_block(aligner, rows, lengths, n_features, normalize):
 
 # ---------------------------------------------------------------- commands
 def _fit_command(args):
-    aligner, model, skipped = _fit_and_save(args, _model_path(args.model))
+    aligner, skipped = _fit(args)
+    model = _save_model(aligner, _model_path(args.model))
     if not args.quiet:
         print(f"modgap: wrote {model}", file=sys.stderr)
     print(f"fitted {type(aligner).__name__}; model saved to {model}; {skipped} bad rows skipped")
 
 
-def _fit_and_save(args, model):
+def _fit(args):
     aligner = build_aligner(args.aligner, args.set, args.random_state)
     source = shard_io.find_shards(args.source, key=args.key, column=args.column)
     target = shard_io.find_shards(args.target, key=args.key, column=args.column)
@@ -404,6 +409,11 @@ def _fit_and_save(args, model):
     skipped = fit_corpus(
         aligner, source, target, dtype=_dtype(args), skip_bad_rows=args.skip_bad_rows, quiet=args.quiet
     )
+    return aligner, skipped
+
+
+def _save_model(aligner, model):
+    """Save atomically (temporary file, then rename); return the path."""
     model.parent.mkdir(parents=True, exist_ok=True)
     temporary = model.with_name(f"{shard_io.TEMPORARY_PREFIX}{os.getpid()}-{model.name}")
     try:
@@ -411,18 +421,18 @@ def _fit_and_save(args, model):
         os.replace(temporary, model)
     finally:
         temporary.unlink(missing_ok=True)
-    return aligner, model, skipped
+    return model
 
 
 def _transform_command(args):
-    aligner = load(args.model)
-    _run_transform(args, aligner, Path(args.model))
+    model = Path(args.model)
+    _run_transform(args, load(model), _digest(model))
 
 
-def _run_transform(args, aligner, model):
+def _run_transform(args, aligner, model_digest):
     shards = shard_io.find_shards(args.input, key=args.key, column=args.column)
     summary = transform_corpus(
-        aligner, shards, args.output, model_digest=_digest(model), dtype=_dtype(args),
+        aligner, shards, args.output, model_digest=model_digest, dtype=_dtype(args),
         resume=args.resume, overwrite=args.overwrite, skip_bad_rows=args.skip_bad_rows,
         block_rows=args.block_rows, quiet=args.quiet,
     )
@@ -434,14 +444,14 @@ def _run_transform(args, aligner, model):
 
 def _align_command(args):
     model = _model_path(args.model) if args.model else Path(args.output) / f"model{SKOPS_SUFFIX}"
+    args.input = args.source
     if args.resume and model.exists():
-        aligner = load(model)
         if not args.quiet:
             print(f"modgap align: resuming with the model in {model}", file=sys.stderr)
-    else:
-        aligner, model, _ = _fit_and_save(args, model)
-    args.input = args.source
-    _run_transform(args, aligner, model)
+        _run_transform(args, load(model), _digest(model))
+        return
+    aligner, _ = _fit(args)
+    _run_transform(args, aligner, _digest(_save_model(aligner, model)))
 
 
 def add_corpus_commands(commands):
