@@ -312,3 +312,16 @@ def test_kill_9_then_resume_equals_an_uninterrupted_run(tmp_path):
     for i in range(n_shards):
         name = f"part-{i:03d}.npy"
         assert (tmp_path / "out" / name).read_bytes() == (tmp_path / "reference" / name).read_bytes(), name
+
+
+def test_align_with_aniso_saves_its_nets(corpus, capsys):
+    root, order, target = corpus
+    status, _, err = _run(
+        "align", "--source", root / "texts" / "a.npy", "--target", root / "images" / "y.npy",
+        "--aligner", "AnisoAlign", "--set", "rank=4", "--set", "max_epochs=1", "--set", "device=cpu",
+        "--output", root / "out", capsys=capsys,
+    )
+    assert status == 0, err
+    model = load(root / "out" / "model.skops")
+    assert model.rank_ == 4 and model.refiner_ is not None
+    np.testing.assert_array_equal(np.load(root / "out" / "a.npy"), model.transform(order["a.npy"]))
