@@ -193,15 +193,13 @@ def fit_corpus(aligner, source, target, *, dtype=np.float32, skip_bad_rows=False
 
 
 def _corpus_width(shards, side):
-    widths = {shard.n_features for shard in shards if shard.n_features is not None}
+    widths = {shard.n_features for shard in shards}
     if len(widths) > 1:
         by_width = {w: next(str(s.path) for s in shards if s.n_features == w) for w in sorted(widths)}
         raise ValueError(
             f"the {side} shards differ in width: "
             + ", ".join(f"{w} features in {path}" for w, path in by_width.items())
         )
-    if not widths:
-        raise ValueError(f"the {side} shards have rows of different lengths and no common width.")
     return widths.pop()
 
 
@@ -316,7 +314,7 @@ def transform_corpus(
     n_features = aligner.n_features_in_
     normalize = aligner.get_params().get("normalize", True)
     for shard in shards:
-        if shard.n_features is not None and shard.n_features != n_features:
+        if shard.n_features != n_features:
             raise ValueError(
                 f"{shard.path} has {shard.n_features} features but the model was fitted on {n_features}."
             )
@@ -429,7 +427,17 @@ def _transform_command(args):
     _run_transform(args, load(model), _digest(model))
 
 
+def _check_output_outside(corpus, output):
+    folder, output_folder = Path(corpus).resolve(), Path(output).resolve()
+    if folder.is_dir() and (output_folder == folder or folder in output_folder.parents):
+        raise ValueError(
+            f"the output folder {output} is inside the input folder {corpus}: "
+            "its shards would be read as input by the next run."
+        )
+
+
 def _run_transform(args, aligner, model_digest):
+    _check_output_outside(args.input, args.output)
     shards = shard_io.find_shards(args.input, key=args.key, column=args.column)
     summary = transform_corpus(
         aligner, shards, args.output, model_digest=model_digest, dtype=_dtype(args),
@@ -445,6 +453,7 @@ def _run_transform(args, aligner, model_digest):
 def _align_command(args):
     model = _model_path(args.model) if args.model else Path(args.output) / f"model{SKOPS_SUFFIX}"
     args.input = args.source
+    _check_output_outside(args.input, args.output)
     if args.resume and model.exists():
         if not args.quiet:
             print(f"modgap align: resuming with the model in {model}", file=sys.stderr)

@@ -48,8 +48,11 @@ class Shard:
     Attributes
     ----------
     n_rows : int
-    n_features : int or None
-        ``None`` for a list column whose rows differ in length.
+    n_features : int
+        The width of the rows; for a list column whose rows differ in
+        length, the most common length (the other rows are bad rows).
+    ragged : bool
+        Whether some rows of a list column have another length or are missing.
     dtype : numpy dtype
         The dtype of the stored values.
     """
@@ -64,6 +67,7 @@ class Shard:
             array = self._numpy_array()
             self.n_rows, self.n_features = array.shape
             self.dtype = array.dtype
+            self.ragged = False
         else:
             self._open_arrow()
 
@@ -126,6 +130,7 @@ class Shard:
         if not pa.types.is_floating(field_type.value_type) and not pa.types.is_integer(field_type.value_type):
             raise ValueError(f"column {self.column!r} of {self.path} holds {field_type.value_type}, not numbers.")
         self.dtype = np.dtype(field_type.value_type.to_pandas_dtype())
+        self.ragged = False
         if pa.types.is_fixed_size_list(field_type):
             self.n_features = field_type.list_size
             self.n_rows = self._arrow_row_count()
@@ -137,8 +142,10 @@ class Shard:
             lengths.append(pc.list_value_length(batch).to_numpy(zero_copy_only=False))
         lengths = np.concatenate(lengths) if lengths else np.zeros(0)
         self.n_rows = len(lengths)
-        widths = np.unique(lengths[np.isfinite(lengths)]) if len(lengths) else np.array([])
-        self.n_features = int(widths[0]) if len(widths) == 1 and np.isfinite(lengths).all() else None
+        present = lengths[np.isfinite(lengths)].astype(np.int64)
+        # Rows of another length than the most common one are bad rows, reported by row.
+        self.n_features = int(np.bincount(present).argmax()) if len(present) else 0
+        self.ragged = not (len(present) == self.n_rows and (present == self.n_features).all())
 
     def _arrow_schema(self):
         if self.suffix in PARQUET_SUFFIXES:
@@ -230,12 +237,11 @@ def _arrow_rows(batch, n_features, dtype):
         values = batch.flatten().to_numpy(zero_copy_only=False)
         return np.asarray(values, dtype=dtype).reshape(len(batch), batch.type.list_size), None
     lengths = pc.list_value_length(batch).fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
-    if n_features is not None and (lengths == n_features).all():
+    if (lengths == n_features).all():
         values = pc.list_flatten(batch).to_numpy(zero_copy_only=False)
         return np.asarray(values, dtype=dtype).reshape(len(batch), n_features), None
-    width = n_features if n_features is not None else int(np.bincount(lengths[lengths >= 0]).argmax())
-    rows = np.full((len(batch), width), np.nan, dtype=dtype)
-    for i in np.flatnonzero(lengths == width):
+    rows = np.full((len(batch), n_features), np.nan, dtype=dtype)
+    for i in np.flatnonzero(lengths == n_features):
         rows[i] = np.asarray(batch[i].values.to_numpy(zero_copy_only=False), dtype=dtype)
     return rows, lengths
 

@@ -187,6 +187,10 @@ def test_wrong_width_and_bad_settings_are_one_line_errors(corpus, capsys):
                               "--set", setting, "-o", root / "m", capsys=capsys)
         assert status == 1 and message in err and "Traceback" not in err
 
+    status, _, err = _run("align", "--source", root / "texts", "--target", root / "images", "--key", "emb",
+                          "--output", root / "texts" / "out", capsys=capsys)
+    assert status == 1 and "is inside the input folder" in err
+
     save(ReAlign().fit(np.ones((5, 8)) + np.eye(5, 8), y=np.eye(5, 8) + 0.5), root / "narrow.skops")
     status, _, err = _run("transform", root / "narrow.skops", "--input", root / "texts", "--output", root / "o",
                           capsys=capsys)

@@ -107,7 +107,7 @@ def test_ragged_list_rows_are_reported_by_row(tmp_path):
     values = [[1.0, 0.0, 0.0], [0.0, 1.0], [0.0, 0.0, 1.0], None, [1.0, 1.0, 1.0]]
     pq.write_table(pa.table({"emb": pa.array(values, type=pa.list_(pa.float64()))}), tmp_path / "a.parquet")
     (shard,) = find_shards(tmp_path / "a.parquet")
-    assert shard.n_features is None
+    assert (shard.n_features, shard.ragged) == (3, True)
     ((start, rows, lengths),) = list(shard.blocks(10))
     assert start == 0 and rows.shape == (5, 3)
     assert bad_rows(rows, lengths, n_features=3) == [
