@@ -220,7 +220,18 @@ class Shard:
             start += len(rows)
 
     def read(self, dtype=None):
-        """All rows as one array (a memory map for an .npy file stored in ``dtype``)."""
+        """All rows as one array (a memory map for an .npy file stored in ``dtype``).
+
+        Parameters
+        ----------
+        dtype : numpy dtype, default=None
+            Convert the rows to this dtype (default: as stored).
+
+        Returns
+        -------
+        rows : ndarray of shape (n_rows, n_features)
+            The shard's rows.
+        """
         if self.suffix in NPY_SUFFIXES and (dtype is None or np.dtype(dtype) == self.dtype):
             return self._numpy_array()
         blocks = [rows for _, rows, _ in self.blocks(1 << 16, dtype)]
@@ -392,7 +403,13 @@ class ShardWriter:
         return self
 
     def write(self, rows):
-        """Append ``rows`` (n, n_features) after the rows written so far."""
+        """Append rows after the rows written so far.
+
+        Parameters
+        ----------
+        rows : array-like of shape (n, n_features)
+            The next rows of the shard.
+        """
         rows = np.asarray(rows, dtype=self.dtype)
         if not len(rows):
             return

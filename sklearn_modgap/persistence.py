@@ -61,7 +61,18 @@ class NetState:
 
     @classmethod
     def of(cls, net):
-        """Describe ``net`` as a :class:`NetState`."""
+        """Describe a skorch net as a :class:`NetState`.
+
+        Parameters
+        ----------
+        net : skorch.NeuralNet
+            A net of this package, fitted or not.
+
+        Returns
+        -------
+        state : NetState
+            Its class, plain hyper-parameters and module weights.
+        """
         params = {}
         for name, value in net.get_params(deep=False).items():
             if name.startswith("_"):
