@@ -150,6 +150,9 @@ def _build_parser():
     diagnose.add_argument(
         "--q", type=int, default=128, help="subspace dimension of O_q (default 128)"
     )
+    from ._cli_corpus import add_corpus_commands
+
+    add_corpus_commands(commands)
     return parser
 
 
@@ -241,7 +244,8 @@ def main(argv=None):
     """
     args = _build_parser().parse_args(argv)
     try:
-        {"compare": _compare, "diagnose": _diagnose}[args.command](args)
+        run = getattr(args, "run_command", None) or {"compare": _compare, "diagnose": _diagnose}[args.command]
+        run(args)
     except (OSError, ValueError, TypeError, MemoryError) as exc:
         message = " ".join(str(exc).split()) or type(exc).__name__
         print(f"modgap: error: {message}", file=sys.stderr)
