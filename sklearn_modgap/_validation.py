@@ -59,7 +59,7 @@ def check_embeddings(X, *, name="X", min_samples=2, dtype=FLOAT_DTYPES, finite=T
 
 
 def check_numeric(X, name):
-    """Raise a ``TypeError`` for text, object or boolean data instead of converting it."""
+    """Raise a ``TypeError`` for text (also inside object arrays) instead of converting it."""
     dtypes = getattr(X, "dtypes", None)
     if dtypes is not None and hasattr(dtypes, "items"):
         bad = [
@@ -73,7 +73,10 @@ def check_numeric(X, name):
             )
         return
     kind = getattr(getattr(X, "dtype", None), "kind", None)
-    if kind in ("O", "U", "S", "b"):
+    # Object arrays of numbers are converted as scikit-learn does; text is not.
+    if kind in ("U", "S") or (
+        kind == "O" and any(isinstance(value, (str, bytes)) for value in np.ravel(X))
+    ):
         raise TypeError(
             f"{name} has dtype {X.dtype}; embeddings must be a float or integer array "
             "(convert text or objects to numbers explicitly)."

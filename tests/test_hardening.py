@@ -77,3 +77,14 @@ def test_compare_stops_on_a_zero_row_in_the_target_file(tmp_path, pairs, capsys)
     assert status == 1
     err = capsys.readouterr().err
     assert "target file" in err and "row 70" in err and "normalize=False" not in err
+
+
+def test_metrics_on_one_row_say_how_many_rows_they_need(pairs):
+    from sklearn_modgap.metrics import alignment_balance, neighborhood_consistency
+
+    target, source = pairs
+    with pytest.raises(ValueError, match="minimum of 2 is required"):
+        alignment_balance(target[:1], source[:1], source[:1])
+    with pytest.raises(ValueError, match="at least 2 rows") as info:
+        neighborhood_consistency(source[:1], source[:1])
+    assert "k <= 0" not in str(info.value)
