@@ -118,6 +118,11 @@ def _build_parser():
         command.add_argument("--random-state", type=int, default=0, help="seed (default 0)")
         command.add_argument("--output", type=Path, metavar="DIR", help="folder for the outputs")
         command.add_argument("--quiet", action="store_true", help="no progress display")
+        command.add_argument(
+            "--format", choices=["table", "csv", "markdown", "json"], default="table",
+            help="how the result is printed (default table; with csv and json the legend "
+            "goes to standard error, so standard output stays machine-readable)",
+        )
 
     compare = commands.add_parser(
         "compare",
@@ -276,8 +281,7 @@ def _compare(args):
     for warning in caught:
         message = " ".join(str(warning.message).split())
         print(f"modgap: warning: {message}", file=sys.stderr)
-    _print_table(report)
-    print(_COMPARE_LEGEND)
+    _print_table(report, args.format, _COMPARE_LEGEND)
 
 
 _GLOSSARY = "docs/metrics.rst in the source tree (every symbol with its definition)"
@@ -307,8 +311,7 @@ def _diagnose(args):
     _check_output(args.output)
     (target, source), _ = _load(args)
     table = diagnose(target, source, q=args.q)
-    _print_table(table.to_frame("value"))
-    print(_DIAGNOSE_LEGEND)
+    _print_table(table.to_frame("value"), args.format, _DIAGNOSE_LEGEND)
     if args.output is not None:
         from .plotting import save_diagnostic_figures
 
@@ -319,9 +322,23 @@ def _diagnose(args):
                 print(f"modgap: wrote {path}", file=sys.stderr)
 
 
-def _print_table(frame):
-    with pd.option_context("display.width", 200, "display.max_columns", None):
-        print(frame.to_string(float_format=lambda value: f"{value:.4f}"))
+def _print_table(frame, fmt="table", legend=""):
+    if fmt == "csv":
+        sys.stdout.write(frame.to_csv(float_format="%.6g"))
+    elif fmt == "json":
+        print(frame.to_json(orient="index", double_precision=6))
+    elif fmt == "markdown":
+        header = [frame.index.name or "", *map(str, frame.columns)]
+        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        for name, row in frame.iterrows():
+            cells = [f"{value:.4f}" if isinstance(value, float) else str(value) for value in row]
+            lines.append("| " + " | ".join([str(name), *cells]) + " |")
+        print("\n".join(lines))
+    else:
+        with pd.option_context("display.width", 200, "display.max_columns", None):
+            print(frame.to_string(float_format=lambda value: f"{value:.4f}"))
+    if legend:
+        print(legend, file=sys.stderr if fmt in ("csv", "json") else sys.stdout)
 
 
 def main(argv=None):

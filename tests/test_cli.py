@@ -278,3 +278,28 @@ def test_npz_with_extra_arrays_reads_the_named_keys(tmp_path, capsys):
     assert main(["diagnose", "--pairs", str(tmp_path / "p.npz"), "--target-key", "files",
                  "--source-key", "txt", "--quiet"]) == 1
     assert "never unpickled" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json", "markdown"])
+def test_format_option(fmt, capsys):
+    import io
+    import json
+
+    assert main(["compare", *SMALL, "--aligners", "identity", "CentroidShift",
+                 "--metrics", "Delta_mu", "Phi", "--format", fmt]) == 0
+    captured = capsys.readouterr()
+    if fmt == "csv":
+        table = pd.read_csv(io.StringIO(captured.out), index_col=0)
+    elif fmt == "json":
+        table = pd.DataFrame(json.loads(captured.out)).T
+    else:
+        lines = captured.out.split("\n\n")[0].splitlines()
+        assert lines[1].startswith("|---|")
+        rows = [line.strip("|").split("|") for line in lines[2:]]
+        table = pd.DataFrame({r[0].strip(): list(map(float, r[1:3])) for r in rows},
+                             index=["Delta_mu", "Phi"]).T
+    assert list(table.index) == ["identity", "CentroidShift"]
+    # The identity keeps every source row: Phi = 1.
+    assert float(table.loc["identity", "Phi"]) == pytest.approx(1.0, abs=1e-4)
+    if fmt in ("csv", "json"):
+        assert "Glossary" in captured.err and "Glossary" not in captured.out
