@@ -294,6 +294,13 @@ def _read(path, mmap_mode):
         raise FileNotFoundError(f"no such file: {path}")
     if path.is_dir():
         raise ValueError(f"{path} is a directory, not a .npy/.npz file")
+    with open(path, "rb") as handle:
+        magic = handle.read(6)
+    if magic != b"\x93NUMPY" and not magic.startswith(b"PK"):
+        raise ValueError(
+            f"cannot read {path}: it is not a .npy or .npz file (it does not start with "
+            "numpy's or zip's header); save the embeddings with numpy.save or numpy.savez"
+        )
     try:
         loaded = np.load(path, mmap_mode=mmap_mode, allow_pickle=False)
         if isinstance(loaded, np.lib.npyio.NpzFile):
@@ -301,6 +308,11 @@ def _read(path, mmap_mode):
                 return {key: _npz_array(loaded, key, path) for key in loaded.files}
         return loaded
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        if any(word in str(exc) for word in ("pickled", "Python objects", "Object arrays")):
+            raise ValueError(
+                f"cannot read {path}: it holds Python objects (pickled data), which are "
+                "never unpickled; save the embeddings as a numeric array"
+            ) from None
         reason = " ".join(str(exc).split()) or type(exc).__name__
         raise ValueError(f"cannot read {path} as a .npy/.npz array file: {reason}") from None
 

@@ -88,3 +88,15 @@ def test_metrics_on_one_row_say_how_many_rows_they_need(pairs):
     with pytest.raises(ValueError, match="at least 2 rows") as info:
         neighborhood_consistency(source[:1], source[:1])
     assert "k <= 0" not in str(info.value)
+
+
+def test_file_messages_say_what_the_file_is(tmp_path):
+    (tmp_path / "text.npy").write_text("1 2 3\n")
+    with pytest.raises(ValueError, match="not a .npy or .npz file") as info:
+        load_embedding_pairs(tmp_path / "text.npy")
+    assert "allow_pickle" not in str(info.value)
+    np.save(tmp_path / "objects.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    for mmap_mode in (None, "r"):
+        with pytest.raises(ValueError, match="Python objects .* never unpickled") as info:
+            load_embedding_pairs(tmp_path / "objects.npy", mmap_mode=mmap_mode)
+        assert "memory-mapped" not in str(info.value)
