@@ -303,3 +303,12 @@ def test_format_option(fmt, capsys):
     assert float(table.loc["identity", "Phi"]) == pytest.approx(1.0, abs=1e-4)
     if fmt in ("csv", "json"):
         assert "Glossary" in captured.err and "Glossary" not in captured.out
+
+
+def test_progress_display_is_off_when_stderr_is_not_a_terminal(pair_files):
+    done = _run(sys.executable, "-m", "sklearn_modgap", "compare", "--pairs",
+                str(pair_files / "pairs.npy"), "--k", "5")
+    assert done.returncode == 0, done.stderr
+    # No carriage-return refreshes appended to one line: every stderr line is short.
+    assert "\r" not in done.stderr
+    assert max(map(len, done.stderr.splitlines()), default=0) < 300
