@@ -25,6 +25,7 @@ from ._validation import (
     check_embeddings,
     check_same_features,
     check_finite_rows,
+    check_numeric,
     checked_row_norms,
     map_blocks,
     normalize_rows,
@@ -139,6 +140,7 @@ class BaseAligner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         return self
 
     def _split_fit_data(self, X, y, sample_domain):
+        check_numeric(X, "X")
         X = validate_data(self, X, reset=True, **_check_params(finite=not self._finite_check_in_blocks))
         if sample_domain is None:
             if self._finite_check_in_blocks and (y is None or _ndim(y) != 2):

@@ -46,6 +46,7 @@ def check_embeddings(X, *, name="X", min_samples=2, dtype=FLOAT_DTYPES, finite=T
     X : ndarray of shape (n_samples, n_features)
         The validated array (not a copy when none was needed).
     """
+    check_numeric(X, name)
     return check_array(
         X,
         accept_sparse=False,
@@ -55,6 +56,31 @@ def check_embeddings(X, *, name="X", min_samples=2, dtype=FLOAT_DTYPES, finite=T
         ensure_min_samples=min_samples,
         input_name=name,
     )
+
+
+def check_numeric(X, name):
+    """Raise a ``TypeError`` for text (also inside object arrays) instead of converting it."""
+    dtypes = getattr(X, "dtypes", None)
+    if dtypes is not None and hasattr(dtypes, "items"):
+        bad = [
+            str(column) for column, dtype in dtypes.items()
+            if getattr(dtype, "kind", "O") not in "fiu"
+        ]
+        if bad:
+            raise TypeError(
+                f"{name} has non-numeric column(s) {', '.join(bad[:5])}"
+                f"{' ...' if len(bad) > 5 else ''}: embeddings must be numbers; drop those columns."
+            )
+        return
+    kind = getattr(getattr(X, "dtype", None), "kind", None)
+    # Object arrays of numbers are converted as scikit-learn does; text is not.
+    if kind in ("U", "S") or (
+        kind == "O" and any(isinstance(value, (str, bytes)) for value in np.ravel(X))
+    ):
+        raise TypeError(
+            f"{name} has dtype {X.dtype}; embeddings must be a float or integer array "
+            "(convert text or objects to numbers explicitly)."
+        )
 
 
 def block_slices(n_rows, n_features, itemsize=4):
@@ -158,7 +184,16 @@ def squared_row_norms(X, *, name="X"):
     sq_norms = sq_norms.astype(np.float64)
     if not np.isfinite(sq_norms).all():
         check_finite_rows(X, name=name)
-        sq_norms = np.einsum("ij,ij->i", X.astype(np.float64), X.astype(np.float64))
+        with np.errstate(over="ignore"):
+            sq_norms = np.einsum("ij,ij->i", X.astype(np.float64), X.astype(np.float64))
+        too_large = np.flatnonzero(~np.isfinite(sq_norms))
+        if too_large.size:
+            largest = float(np.max(np.abs(X[too_large[0]])))
+            raise ValueError(
+                f"{name} has {too_large.size} row(s) whose squared norm overflows float64 "
+                f"(first at index {too_large[0]}, largest |value| {largest:.3g}); divide the "
+                "rows by a common scale (e.g. their largest absolute value) first."
+            )
     return sq_norms
 
 
@@ -168,22 +203,28 @@ def check_finite_rows(X, *, name="X"):
         raise ValueError(f"Input {name} contains NaN or infinity.")
 
 
-def checked_row_norms(X, *, name="X"):
-    """Euclidean norm of every row, refusing rows that cannot be normalised."""
+_ZERO_ROW_HINT = "remove them or pass normalize=False"
+
+
+def checked_row_norms(X, *, name="X", hint=_ZERO_ROW_HINT):
+    """Euclidean norm of every row, refusing rows that cannot be normalised.
+
+    ``hint`` ends the error message: what the caller can do about zero rows.
+    """
     norms = np.sqrt(squared_row_norms(X, name=name)).astype(X.dtype, copy=False)
     zero = np.flatnonzero(norms == 0)
     if zero.size:
         raise ValueError(
             f"{name} has {zero.size} row(s) of zero norm (first at index {zero[0]}) "
-            "that cannot be L2-normalized; remove them or pass normalize=False."
+            f"that cannot be L2-normalized; {hint}."
         )
     return norms
 
 
-def normalize_rows(X, *, name="X"):
+def normalize_rows(X, *, name="X", hint=_ZERO_ROW_HINT):
     """Return a new array whose rows are ``X``'s rows divided by their norms."""
     X = np.asarray(X)
-    return X / checked_row_norms(X, name=name)[:, None]
+    return X / checked_row_norms(X, name=name, hint=hint)[:, None]
 
 
 def check_same_features(n_expected, X, *, name, reference="the source"):

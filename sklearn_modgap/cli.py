@@ -73,11 +73,18 @@ def _select_aligners(requested, random_state):
 def _build_parser():
     from .report import DEFAULT_GAP_REPORT_METRICS, GAP_REPORT_COLUMNS
 
+    from . import __version__
+
     parser = argparse.ArgumentParser(
         prog="modgap",
         description="Measure and close the modality gap of paired embeddings.",
+        epilog="examples:\n"
+        "  modgap compare --pairs features.npy --aligners identity ReAlign\n"
+        "  modgap diagnose --source text.npy --target images.npy --output figures/",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser.add_argument("--version", action="version", version=f"modgap {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def add_data_options(command):
         data = command.add_argument_group(
@@ -92,7 +99,15 @@ def _build_parser():
         data.add_argument(
             "--pairs", type=Path,
             help="one (2, n, d) .npy file (index 0 target, index 1 source) or a .npz "
-            "with arrays 'target' and 'source'",
+            "with arrays 'target' and 'source' (see --target-key/--source-key)",
+        )
+        data.add_argument(
+            "--target-key", default="target",
+            help="array of a --pairs .npz holding the target rows (default 'target')",
+        )
+        data.add_argument(
+            "--source-key", default="source",
+            help="array of a --pairs .npz holding the source rows (default 'source')",
         )
         data.add_argument(
             "--n-pairs", type=int, default=2000, help="generated pairs (default 2000)"
@@ -103,6 +118,11 @@ def _build_parser():
         command.add_argument("--random-state", type=int, default=0, help="seed (default 0)")
         command.add_argument("--output", type=Path, metavar="DIR", help="folder for the outputs")
         command.add_argument("--quiet", action="store_true", help="no progress display")
+        command.add_argument(
+            "--format", choices=["table", "csv", "markdown", "json"], default="table",
+            help="how the result is printed (default table; with csv and json the legend "
+            "goes to standard error, so standard output stays machine-readable)",
+        )
 
     compare = commands.add_parser(
         "compare",
@@ -136,8 +156,13 @@ def _build_parser():
     )
     compare.add_argument(
         "--knn", choices=["exact", "approximate"], default="exact",
-        help="k-NN back-end of the neighbourhood measures (default exact; approximate is "
-        "about 10-18x faster from 20,000 rows, e.g. with --max-knn-pairs 0)",
+        help="k-NN back-end of the neighbourhood measures (default exact; approximate "
+        "makes --max-knn-pairs 0 affordable on large sets)",
+    )
+    compare.add_argument(
+        "--set", action="append", default=[], metavar="NAME.PARAM=VALUE", dest="settings",
+        help="set a parameter of one aligner, e.g. --set SSP.eps=1e-3 (repeatable; "
+        "VALUE is read as a Python literal, else kept as text)",
     )
 
     diagnose = commands.add_parser(
@@ -148,12 +173,62 @@ def _build_parser():
     )
     add_data_options(diagnose)
     diagnose.add_argument(
-        "--q", type=int, default=128, help="subspace dimension of O_q (default 128)"
+        "--q", type=_subspace_size, default="auto",
+        help="subspace dimension of O_q (default auto: min(128, d, n - 1))",
     )
     from ._cli_corpus import add_corpus_commands
 
     add_corpus_commands(commands)
     return parser
+
+
+def _subspace_size(text):
+    if text == "auto":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 'auto' or a positive integer, got {text!r}")
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected 'auto' or a positive integer, got {text!r}")
+    return value
+
+
+def _apply_settings(aligners, settings):
+    """Apply ``NAME.PARAM=VALUE`` settings to the selected aligners, refusing unknown names."""
+    import ast
+
+    by_lower = {name.lower(): name for name in aligners}
+    for setting in settings:
+        target, equals, text = setting.partition("=")
+        name, dot, parameter = target.partition(".")
+        if not equals or not dot or not name or not parameter:
+            raise ValueError(f"--set {setting!r}: expected NAME.PARAM=VALUE, e.g. SSP.eps=1e-3")
+        if name.lower() not in by_lower:
+            raise ValueError(
+                f"--set {setting!r}: {name} is not among the compared aligners "
+                f"({', '.join(aligners)})"
+            )
+        aligner = aligners[by_lower[name.lower()]]
+        if parameter not in aligner.get_params():
+            raise ValueError(
+                f"--set {setting!r}: {type(aligner).__name__} has no parameter {parameter}; "
+                f"its parameters are {', '.join(sorted(aligner.get_params(deep=False)))}"
+            )
+        try:
+            value = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            value = text
+        aligner.set_params(**{parameter: value})
+
+
+def _check_output(path):
+    """Refuse an output folder that cannot be written, before any work is done."""
+    if path is None:
+        return
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"--output {path} exists and is not a folder; name a folder")
+    path.mkdir(parents=True, exist_ok=True)
 
 
 def _load(args):
@@ -162,7 +237,10 @@ def _load(args):
     if args.pairs is not None:
         if args.source is not None or args.target is not None:
             raise ValueError("pass either --pairs or --source and --target, not both")
-        return load_embedding_pairs(args.pairs, mmap_mode="r"), f"{args.pairs}"
+        pairs = load_embedding_pairs(
+            args.pairs, target_key=args.target_key, source_key=args.source_key, mmap_mode="r"
+        )
+        return pairs, f"{args.pairs}"
     if (args.source is None) != (args.target is None):
         raise ValueError("--source and --target go together: pass both files")
     if args.source is not None:
@@ -176,6 +254,8 @@ def _compare(args):
     from .report import gap_report
 
     aligners = _select_aligners(args.aligners, args.random_state)
+    _apply_settings(aligners, args.settings)
+    _check_output(args.output)
     (target, source), origin = _load(args)
     if not args.quiet:
         print(
@@ -204,28 +284,64 @@ def _compare(args):
     for warning in caught:
         message = " ".join(str(warning.message).split())
         print(f"modgap: warning: {message}", file=sys.stderr)
-    _print_table(report)
+    _print_table(report, args.format, _COMPARE_LEGEND)
+
+
+_GLOSSARY = "docs/metrics.rst in the source tree (every symbol with its definition)"
+
+_COMPARE_LEGEND = f"""
+Delta_mu  centroid distance of targets and substitutes (lower is better)
+cos_tp    mean cosine of each substitute to its true target (higher is better)
+Phi, Psi  substitute-to-source cosine / pairwise-geometry correlation (higher keeps the source)
+Omega_k   k-NN overlap of source rows and substitutes (higher keeps the source)
+M_k^Z/X   modality mixing over substitutes / targets, 1 = fully mixed (higher is better)
+alignment_balance  harmonic mean of max(Psi, 0) and mean M_k (higher is better)
+Glossary: {_GLOSSARY}"""
+
+_DIAGNOSE_LEGEND = f"""
+C_lambda  correlation of the log covariance spectra (1 = same shape)
+O_q       overlap of the top-q subspaces; q_over_d is its random baseline
+G_mu      centroid gap ||mu_x - mu_y|| (0 = no gap); G_Sigma covariance discrepancy
+D, D_tilde  mean paired distance, raw and mean-corrected; residual_ratio = D_tilde / D
+A_r       residual anisotropy (1 = isotropic); d_eff participation ratio of the residual
+cos_tp    mean true-pair cosine; gap_angle angle between the centroids (degrees)
+Glossary: {_GLOSSARY}"""
 
 
 def _diagnose(args):
     from .report import diagnose
 
+    _check_output(args.output)
     (target, source), _ = _load(args)
     table = diagnose(target, source, q=args.q)
-    _print_table(table.to_frame("value"))
+    _print_table(table.to_frame("value"), args.format, _DIAGNOSE_LEGEND)
     if args.output is not None:
         from .plotting import save_diagnostic_figures
 
-        args.output.mkdir(parents=True, exist_ok=True)
+        q = int(round(table["q_over_d"] * target.shape[1]))
         table.to_csv(args.output / "diagnostics.csv", header=["value"])
-        for path in save_diagnostic_figures(target, source, args.output, q=args.q):
+        for path in save_diagnostic_figures(target, source, args.output, q=q):
             if not args.quiet:
                 print(f"modgap: wrote {path}", file=sys.stderr)
 
 
-def _print_table(frame):
-    with pd.option_context("display.width", 200, "display.max_columns", None):
-        print(frame.to_string(float_format=lambda value: f"{value:.4f}"))
+def _print_table(frame, fmt="table", legend=""):
+    if fmt == "csv":
+        sys.stdout.write(frame.to_csv(float_format="%.6g"))
+    elif fmt == "json":
+        print(frame.to_json(orient="index", double_precision=6))
+    elif fmt == "markdown":
+        header = [frame.index.name or "", *map(str, frame.columns)]
+        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        for name, row in frame.iterrows():
+            cells = [f"{value:.4f}" if isinstance(value, float) else str(value) for value in row]
+            lines.append("| " + " | ".join([str(name), *cells]) + " |")
+        print("\n".join(lines))
+    else:
+        with pd.option_context("display.width", 200, "display.max_columns", None):
+            print(frame.to_string(float_format=lambda value: f"{value:.4f}"))
+    if legend:
+        print(legend, file=sys.stderr if fmt in ("csv", "json") else sys.stdout)
 
 
 def main(argv=None):
@@ -242,7 +358,11 @@ def main(argv=None):
         0 on success, 1 when the input could not be used (a one-line message
         on standard error), 130 when interrupted.
     """
-    args = _build_parser().parse_args(argv)
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
     try:
         run = getattr(args, "run_command", None) or {"compare": _compare, "diagnose": _diagnose}[args.command]
         run(args)

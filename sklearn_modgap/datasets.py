@@ -273,7 +273,7 @@ def load_embedding_pairs(
         if len(content) != 1:
             raise ValueError(
                 f"{path} holds arrays {sorted(content)}; expected '{target_key}' and "
-                f"'{source_key}' (set target_key/source_key), or a single (2, n, d) array."
+                f"'{source_key}' (name them with --target-key/--source-key, or target_key/source_key in Python), or a single (2, n, d) array."
             )
     stacked = _single_array(content, path)
     if stacked.ndim != 3 or stacked.shape[0] != 2:
@@ -294,15 +294,48 @@ def _read(path, mmap_mode):
         raise FileNotFoundError(f"no such file: {path}")
     if path.is_dir():
         raise ValueError(f"{path} is a directory, not a .npy/.npz file")
+    with open(path, "rb") as handle:
+        magic = handle.read(6)
+    if magic != b"\x93NUMPY" and not magic.startswith(b"PK"):
+        raise ValueError(
+            f"cannot read {path}: it is not a .npy or .npz file (it does not start with "
+            "numpy's or zip's header); save the embeddings with numpy.save or numpy.savez"
+        )
     try:
         loaded = np.load(path, mmap_mode=mmap_mode, allow_pickle=False)
         if isinstance(loaded, np.lib.npyio.NpzFile):
             with loaded:
-                return {key: loaded[key] for key in loaded.files}
+                return {key: _npz_array(loaded, key, path) for key in loaded.files}
         return loaded
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        if any(word in str(exc) for word in ("pickled", "Python objects", "Object arrays")):
+            raise ValueError(
+                f"cannot read {path}: it holds Python objects (pickled data), which are "
+                "never unpickled; save the embeddings as a numeric array"
+            ) from None
         reason = " ".join(str(exc).split()) or type(exc).__name__
         raise ValueError(f"cannot read {path} as a .npy/.npz array file: {reason}") from None
+
+
+class _PickledArray:
+    """An array of a ``.npz`` that holds Python objects: never unpickled, refused when asked for."""
+
+    def __init__(self, key, path):
+        self.key, self.path = key, path
+
+    @property
+    def ndim(self):
+        raise ValueError(
+            f"array '{self.key}' of {self.path} holds Python objects, which are never "
+            "unpickled; name the numeric arrays with --target-key/--source-key"
+        )
+
+
+def _npz_array(archive, key, path):
+    try:
+        return archive[key]
+    except ValueError:
+        return _PickledArray(key, path)
 
 
 def _single_array(content, path):
@@ -320,7 +353,14 @@ def _as_rows(array, what):
         )
     if array.dtype.kind not in "fiu":
         raise ValueError(f"the {what} has dtype {array.dtype}; expected numbers.")
-    return check_embeddings(array, name=what)
+    rows = check_embeddings(array, name=what)
+    zero = np.flatnonzero(~np.any(rows, axis=1))
+    if zero.size:
+        raise ValueError(
+            f"the {what} has {zero.size} row(s) of zero norm (first at row {zero[0]} of the "
+            "file) that have no direction; remove them from the file."
+        )
+    return rows
 
 
 def _check_pairs(target, source, target_name, source_name):

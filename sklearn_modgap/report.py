@@ -132,11 +132,11 @@ GAP_REPORT_COLUMNS.update(
     {
         "target": ["array-like"],
         "source": ["array-like"],
-        "q": [Interval(Integral, 1, None, closed="left")],
+        "q": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
     },
     prefer_skip_nested_validation=True,
 )
-def diagnose(target, source, q=128):
+def diagnose(target, source, q="auto"):
     """The geometry of a modality gap, as one pandas Series.
 
     The diagnostics of the AnisoAlign paper (Sec. 3 and App. A) with the
@@ -150,9 +150,10 @@ def diagnose(target, source, q=128):
     source : array-like of shape (n_pairs, n_features)
         Source-modality rows ``Y`` (e.g. text), row ``i`` paired with
         ``target[i]``.
-    q : int, default=128
-        Dimension of the principal subspaces compared by ``O_q``; at most
-        ``n_features`` and fewer than ``n_pairs``.
+    q : int or "auto", default="auto"
+        Dimension of the principal subspaces compared by ``O_q``; ``"auto"``
+        is ``min(128, n_features, n_pairs - 1)``, what the data supports.  An
+        int is at most ``n_features`` and fewer than ``n_pairs``.
 
     Returns
     -------
@@ -467,7 +468,9 @@ def _file_name(name):
 def _progress_bar(total, enabled):
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, disable=not enabled, file=sys.stderr, leave=False)
+    # disable=None: no bar when standard error is not a terminal, where each
+    # refresh would be appended to one ever-growing line.
+    return tqdm(total=total, disable=None if enabled else True, file=sys.stderr, leave=False)
 
 
 def cv_report(search):

@@ -29,7 +29,8 @@ def pair_files(tmp_path_factory):
 
 
 def _table(text):
-    lines = [line for line in text.strip().splitlines() if line.strip()]
+    # The table ends at the first blank line; the legend follows it.
+    lines = text.strip().split("\n\n")[0].splitlines()
     header = lines[0].split()
     rows = {}
     for line in lines[2:]:
@@ -213,3 +214,101 @@ def test_console_script_reports_a_corrupt_file(pair_files):
     assert done.returncode == 1
     assert "Traceback" not in done.stderr
     assert done.stderr.startswith("modgap: error: cannot read")
+
+
+def test_version_and_bare_command(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"modgap {sklearn_modgap.__version__}"
+    assert main([]) == 0
+    out = capsys.readouterr().out
+    assert "compare" in out and "diagnose" in out and "modgap compare --pairs" in out
+
+
+def test_set_option_reaches_the_aligner_and_refuses_unknown_names(capsys, monkeypatch):
+    seen = {}
+    real = cli._apply_settings
+
+    def spy(aligners, settings):
+        real(aligners, settings)
+        seen.update(aligners["CentroidShift"].get_params())
+
+    monkeypatch.setattr(cli, "_apply_settings", spy)
+    assert main(["compare", *SMALL, "--aligners", "CentroidShift", "--metrics", "Delta_mu",
+                 "--set", "centroidshift.alpha=0.25"]) == 0
+    assert seen["alpha"] == 0.25
+    capsys.readouterr()
+    assert main(["compare", *SMALL, "--aligners", "CentroidShift", "--set", "CentroidShift.eps=1"]) == 1
+    assert "has no parameter eps" in capsys.readouterr().err
+    assert main(["compare", *SMALL, "--aligners", "CentroidShift", "--set", "SSP.eps=1"]) == 1
+    assert "not among the compared aligners" in capsys.readouterr().err
+
+
+def test_legend_follows_the_tables(capsys):
+    assert main(["compare", *SMALL, "--aligners", "identity", "--metrics", "Delta_mu"]) == 0
+    legend = capsys.readouterr().out.split("\n\n", 1)[1]
+    assert "lower is better" in legend and "Glossary" in legend
+    assert main(["diagnose", *SMALL[:4], "--quiet"]) == 0
+    assert "G_mu" in capsys.readouterr().out.split("\n\n", 1)[1]
+
+
+def test_diagnose_default_q_works_with_few_rows_and_small_d(capsys):
+    # 40 pairs in d = 16: q = auto = min(128, 16, 39) = 16.
+    assert main(["diagnose", "--n-pairs", "40", "--n-features", "16", "--quiet"]) == 0
+    assert "q_over_d               1.0000" in capsys.readouterr().out
+
+
+def test_output_onto_a_file_fails_before_any_work(tmp_path, capsys, monkeypatch):
+    taken = tmp_path / "taken"
+    taken.write_text("x")
+    monkeypatch.setattr(cli, "_load", lambda args: pytest.fail("loaded before checking --output"))
+    for command in ("compare", "diagnose"):
+        assert main([command, *SMALL[:4], "--output", str(taken), "--quiet"]) == 1
+        assert "is not a folder" in capsys.readouterr().err
+
+
+def test_npz_with_extra_arrays_reads_the_named_keys(tmp_path, capsys):
+    target, source = make_modality_gap(60, 16, random_state=2)
+    names = np.array([f"img{i}.jpg" for i in range(60)], dtype=object)
+    np.savez(tmp_path / "p.npz", img=target, txt=source, labels=np.arange(60), files=names)
+    assert main(["diagnose", "--pairs", str(tmp_path / "p.npz"), "--target-key", "img",
+                 "--source-key", "txt", "--quiet"]) == 0
+    assert "G_mu" in capsys.readouterr().out
+    assert main(["diagnose", "--pairs", str(tmp_path / "p.npz"), "--target-key", "files",
+                 "--source-key", "txt", "--quiet"]) == 1
+    assert "never unpickled" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json", "markdown"])
+def test_format_option(fmt, capsys):
+    import io
+    import json
+
+    assert main(["compare", *SMALL, "--aligners", "identity", "CentroidShift",
+                 "--metrics", "Delta_mu", "Phi", "--format", fmt]) == 0
+    captured = capsys.readouterr()
+    if fmt == "csv":
+        table = pd.read_csv(io.StringIO(captured.out), index_col=0)
+    elif fmt == "json":
+        table = pd.DataFrame(json.loads(captured.out)).T
+    else:
+        lines = captured.out.split("\n\n")[0].splitlines()
+        assert lines[1].startswith("|---|")
+        rows = [line.strip("|").split("|") for line in lines[2:]]
+        table = pd.DataFrame({r[0].strip(): list(map(float, r[1:3])) for r in rows},
+                             index=["Delta_mu", "Phi"]).T
+    assert list(table.index) == ["identity", "CentroidShift"]
+    # The identity keeps every source row: Phi = 1.
+    assert float(table.loc["identity", "Phi"]) == pytest.approx(1.0, abs=1e-4)
+    if fmt in ("csv", "json"):
+        assert "Glossary" in captured.err and "Glossary" not in captured.out
+
+
+def test_progress_display_is_off_when_stderr_is_not_a_terminal(pair_files):
+    done = _run(sys.executable, "-m", "sklearn_modgap", "compare", "--pairs",
+                str(pair_files / "pairs.npy"), "--k", "5")
+    assert done.returncode == 0, done.stderr
+    # No carriage-return refreshes appended to one line: every stderr line is short.
+    assert "\r" not in done.stderr
+    assert max(map(len, done.stderr.splitlines()), default=0) < 300

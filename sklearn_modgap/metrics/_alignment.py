@@ -443,7 +443,7 @@ def alignment_balance(target, source, substitutes, *, k=20, random_state=0, knn=
     0.0
     """
     source, substitutes = prepare_two(
-        source, substitutes, names=("source", "substitutes"), paired=True
+        source, substitutes, names=("source", "substitutes"), paired=True, min_samples=2
     )
     psi = relative_geometry_consistency(source, substitutes, random_state=random_state)
     geometry = max(psi, 0.0)

@@ -15,6 +15,9 @@ from .._validation import (
     normalize_rows,
 )
 
+# The metrics compare directions and have no normalize parameter.
+_ZERO_ROW_HINT = "remove them: a row of zero norm has no direction to compare"
+
 
 def prepare_rows(A, *, name, min_samples=1):
     """Validate ``A`` and return its rows L2-normalised (dtype kept)."""
@@ -23,7 +26,7 @@ def prepare_rows(A, *, name, min_samples=1):
             f"{name} is empty: every modality needs at least {min_samples} row(s)."
         )
     A = check_embeddings(A, name=name, min_samples=min_samples)
-    return normalize_rows(A, name=name)
+    return normalize_rows(A, name=name, hint=_ZERO_ROW_HINT)
 
 
 def prepare_two(A, B, *, names, paired=False, min_samples=1):
@@ -65,17 +68,23 @@ def stack_normalized(parts, *, names):
         for rows in block_slices(*part.shape, part.itemsize):
             block = part[rows]
             pool[start + rows.start:start + rows.stop] = (
-                block / checked_row_norms(block, name=name)[:, None]
+                block / checked_row_norms(block, name=name, hint=_ZERO_ROW_HINT)[:, None]
             )
         start += part.shape[0]
     return pool
 
 
 def check_subspace_size(q, A, B, *, names):
-    """Resolve ``q`` (None -> ``min(128, n_features)``) and refuse one the data cannot support."""
+    """Resolve ``q`` and refuse one the data cannot support.
+
+    ``None`` is ``min(128, n_features)``; ``"auto"`` is also capped by what
+    the rows support, ``min(128, n_features, n_rows - 1)``.
+    """
     n_features = A.shape[1]
     if q is None:
         q = min(128, n_features)
+    elif isinstance(q, str) and q == "auto":
+        q = max(1, min(128, n_features, A.shape[0] - 1, B.shape[0] - 1))
     if q > n_features:
         raise ValueError(f"q={q} is larger than the number of features {n_features}.")
     for rows, name in ((A.shape[0], names[0]), (B.shape[0], names[1])):

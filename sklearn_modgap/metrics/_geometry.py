@@ -118,7 +118,7 @@ def principal_bases(target, source, q):
 
 
 @validate_params(
-    {**_TWO_SAMPLES, "q": [Interval(Integral, 1, None, closed="left"), None],
+    {**_TWO_SAMPLES, "q": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"}), None],
      "return_baseline": ["boolean"]},
     prefer_skip_nested_validation=True,
 )
@@ -137,9 +137,11 @@ def subspace_overlap(target, source, q=None, *, return_baseline=False):
         Target-modality rows ``X``.
     source : array-like of shape (n_source, n_features)
         Source-modality rows ``Y``.
-    q : int, default=None
-        Subspace dimension; None means ``min(128, n_features)``.  At most
-        ``n_features`` and fewer than the rows of each modality.
+    q : int, "auto" or None, default=None
+        Subspace dimension; None means ``min(128, n_features)`` and
+        ``"auto"`` also caps it by the rows, ``min(128, n_features,
+        n_rows - 1)``.  An int is at most ``n_features`` and fewer than the
+        rows of each modality.
     return_baseline : bool, default=False
         Also return the random baseline ``q / d``.
 

@@ -83,6 +83,11 @@ _MAX_AXES_SHARE = 0.75
 
 def check_k(k, n_candidates, *, what):
     """Refuse a neighbourhood larger than the candidates available."""
+    if n_candidates < 1:
+        raise ValueError(
+            f"k-NN measures need at least 2 rows, but {what} has no candidate "
+            "neighbour: pass more rows."
+        )
     if k > n_candidates:
         raise ValueError(
             f"k={k} is larger than the {n_candidates} candidate neighbour(s) of {what}; "
