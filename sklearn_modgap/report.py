@@ -90,9 +90,14 @@ DEFAULT_GAP_REPORT_METRICS = tuple(GAP_REPORT_COLUMNS)
 GAP_REPORT_COLUMNS.update(
     {
         "A_r": _Column(
+            lambda x, y, z, k, seed, knn: _metrics.residual_anisotropy(x, z, centered=False),
+            False,
+            "A_r(T): anisotropy of the uncentred residual x_i - z_i left by the alignment",
+        ),
+        "A_r_centered": _Column(
             lambda x, y, z, k, seed, knn: _metrics.residual_anisotropy(x, z),
             False,
-            "A_r(T): anisotropy of the residual x_i - z_i left by the alignment",
+            "A_r of the mean-corrected residual (x_i - mu_x) - (z_i - mu_z)",
         ),
         "raw_gap": _Column(
             lambda x, y, z, k, seed, knn: _metrics.raw_gap(x, z),

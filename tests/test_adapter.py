@@ -198,3 +198,22 @@ def test_real_clip_gap_shrinks_as_alpha_target_grows():
     assert centroid[0] > centroid[1] > centroid[2]
     assert distribution[0] > distribution[2]
     assert centroid[2] < 0.75 * centroid_gap(target[test], source[test])
+
+
+@pytest.mark.parametrize(
+    "objective, temperature, expected",
+    [("atp-cu", None, 0.1), ("tpc-cma", None, 0.07), ("infonce", None, 0.07), ("atp-cu", 0.07, 0.07)],
+)
+def test_default_temperature_is_each_objectives_published_one(objective, temperature, expected):
+    # The official ModGap configuration trains ATP + CU at a fixed 0.1.
+    rng = np.random.default_rng(0)
+    rows = rng.normal(size=(16, 4))
+    adapter = ContrastiveAdapter(
+        objective=objective,
+        temperature=temperature,
+        net=AdapterNet(max_epochs=1, batch_size=8),
+        device="cpu",
+        random_state=0,
+    ).fit(rows, y=rows + 0.1)
+    assert adapter.net_.criterion_.temperature == pytest.approx(expected)
+    assert adapter.temperature is temperature

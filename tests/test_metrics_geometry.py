@@ -208,3 +208,15 @@ def test_bad_subspace_sizes_and_degenerate_residuals(clouds):
         centroid_displacement(target, source[:0])
     with pytest.raises(ValueError, match="form"):
         residual_ratio(target, source, form="squared")
+
+
+def test_uncentred_residual_anisotropy_counts_the_mean_gap():
+    # x_i = (0.6, +-0.8), y_i = (-2, -+1) / sqrt(5): raw residuals
+    # (0.6 + 2/sqrt(5), +-(0.8 + 1/sqrt(5))).  Centred, they lie on the second
+    # axis alone (A_r = d = 2); uncentred (App. B.2) the second moment is
+    # diag(a^2, b^2), so A_r(T) = 2 a^2 / (a^2 + b^2).
+    x = np.array([[0.6, 0.8], [0.6, -0.8]])
+    y = np.array([[-2.0, -1.0], [-2.0, 1.0]]) / np.sqrt(5.0)
+    a, b = 0.6 + 2 / np.sqrt(5.0), 0.8 + 1 / np.sqrt(5.0)
+    assert residual_anisotropy(x, y) == pytest.approx(2.0)
+    assert residual_anisotropy(x, y, centered=False) == pytest.approx(2 * a**2 / (a**2 + b**2))

@@ -96,18 +96,23 @@ def test_extra_columns_after_the_default_set(synthetic, tmp_path):
     target, source = synthetic
     report = gap_report(
         {"identity": CentroidShift(alpha=0.0)}, source, target,
-        metrics=["A_r", "default", "raw_gap", "gap_angle"], k=5, output_dir=tmp_path,
+        metrics=["A_r", "A_r_centered", "default", "raw_gap", "gap_angle"], k=5,
+        output_dir=tmp_path,
     )
     assert report.columns.tolist()[:-2] == [
-        "A_r", *DEFAULT_GAP_REPORT_METRICS, "raw_gap", "gap_angle"
+        "A_r", "A_r_centered", *DEFAULT_GAP_REPORT_METRICS, "raw_gap", "gap_angle"
     ]
     assert set(report.columns[:-2]) <= set(GAP_REPORT_COLUMNS)
     test_index = np.load(tmp_path / "test_index.npy")
     x, y = _unit(target[test_index]), _unit(source[test_index])
+    row = report.loc["identity"]
+    # App. B.2: Sigma_r^T = 1/n sum r_i r_i^T with the raw r_i = x_i - z_i.
+    raw = x - y
+    eigenvalues = np.linalg.eigvalsh(raw.T @ raw / len(x))
+    assert row["A_r"] == pytest.approx(eigenvalues[-1] / eigenvalues.mean(), rel=1e-4)
     residual = (x - x.mean(0)) - (y - y.mean(0))
     eigenvalues = np.linalg.eigvalsh(residual.T @ residual / len(x))
-    row = report.loc["identity"]
-    assert row["A_r"] == pytest.approx(eigenvalues[-1] / eigenvalues.mean(), rel=1e-4)
+    assert row["A_r_centered"] == pytest.approx(eigenvalues[-1] / eigenvalues.mean(), rel=1e-4)
     assert row["raw_gap"] == pytest.approx(1.0 - row["cos_tp"], abs=1e-6)
     cosine = x.mean(0) @ y.mean(0) / np.linalg.norm(x.mean(0)) / np.linalg.norm(y.mean(0))
     assert row["gap_angle"] == pytest.approx(np.degrees(np.arccos(cosine)), abs=1e-3)

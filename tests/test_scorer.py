@@ -62,7 +62,8 @@ def test_every_metric_by_name_with_neg_signs(pairs, fitted):
         "neighborhood_consistency": neighborhood_consistency(X, Z, k=5),
         "true_pair_cosine": true_pair_cosine(T, Z),
         "neg_paired_distance": -paired_distance(T, Z),
-        "neg_residual_anisotropy": -residual_anisotropy(T, Z),
+        "neg_residual_anisotropy": -residual_anisotropy(T, Z, centered=False),
+        "neg_residual_anisotropy_centered": -residual_anisotropy(T, Z),
         "cross_modal_transfer": cross_modal_transfer(T, X, Z),
         "retrieval_recall@5": (
             recall["target_to_substitute_recall@5"] + recall["substitute_to_target_recall@5"]

@@ -12,6 +12,10 @@ from .._base import BaseAligner, _check_params
 from .._validation import block_slices
 
 
+# Published default temperature per objective (see the ``temperature`` parameter).
+_PUBLISHED_TEMPERATURE = {"atp-cu": 0.1}
+
+
 class ContrastiveAdapter(BaseAligner):
     """Fine-tune a light head per modality on paired rows of frozen embeddings.
 
@@ -45,8 +49,13 @@ class ContrastiveAdapter(BaseAligner):
         Training objective.
     alpha_target : float in [0, 1], default=0.1
         Final alignment strength of ``"tpc-cma"``.
-    temperature : float, default=0.07
-        Softmax temperature of the contrastive terms.
+    temperature : float or None, default=None
+        Softmax temperature of the contrastive terms.  ``None`` takes each
+        objective's published value: 0.1 for ``"atp-cu"`` (the fixed
+        ``anchor_temperature: 0.1`` of the official ModGap training
+        configuration, ``config.yaml`` of ispamm/ModGap), 0.07 otherwise
+        (the package's earlier value for every objective, still available
+        by passing ``temperature=0.07``).
     reweight : float in [0, 1), default=0.05
         Negative reweighting scale of the CMA loss.
     atp_weight : float, default=1.0
@@ -110,7 +119,7 @@ class ContrastiveAdapter(BaseAligner):
     _parameter_constraints: dict = {
         "objective": [StrOptions({"tpc-cma", "atp-cu", "infonce"})],
         "alpha_target": [Interval(Real, 0, 1, closed="both")],
-        "temperature": [Interval(Real, 0, None, closed="neither")],
+        "temperature": [Interval(Real, 0, None, closed="neither"), None],
         "reweight": [Interval(Real, 0, 1, closed="left")],
         "atp_weight": [Interval(Real, 0, None, closed="left")],
         "cu_weight": [Interval(Real, 0, None, closed="left")],
@@ -127,7 +136,7 @@ class ContrastiveAdapter(BaseAligner):
         objective="tpc-cma",
         *,
         alpha_target=0.1,
-        temperature=0.07,
+        temperature=None,
         reweight=0.05,
         atp_weight=1.0,
         cu_weight=1.0,
@@ -212,7 +221,10 @@ class ContrastiveAdapter(BaseAligner):
         seed = int(check_random_state(self.random_state).randint(2**31 - 1))
         net = AdapterNet() if self.net is None else clone(self.net)
         callbacks = list(net.callbacks or [])
-        objective = {"temperature": self.temperature}
+        temperature = self.temperature
+        if temperature is None:
+            temperature = _PUBLISHED_TEMPERATURE.get(self.objective, 0.07)
+        objective = {"temperature": temperature}
         if self.objective == "tpc-cma":
             criterion = CMACriterion
             objective["reweight"] = self.reweight

@@ -62,8 +62,10 @@ class ReAlign(BaseAligner):
 
     References
     ----------
-    .. [1] Yu et al. "Anisotropic Modality Align", 2026 (the ReAlign baseline
-       and the controlled interpolation ``T_alpha``).
+    .. [1] Yu et al. "Anisotropic Modality Align", 2026 (the ReAlign
+       baseline).  ``alpha`` is a full-space blend of the input and its
+       ReAlign image; it is not the paper's Sec. 3.3 ``T_alpha``, which
+       corrects only along the dominant residual directions.
 
     Examples
     --------

@@ -367,19 +367,29 @@ def residual_ratio(target, source, *, form="distance"):
     return float(_mean_pair_distance(target, source, gap) / distance)
 
 
-def _residual_spectrum(target, source):
+def _residual_spectrum(target, source, centered=True):
     target, source = _paired(target, source)
-    return descending_eigh(residual_moments(target, source)[1])[0]
+    gap, scatter = residual_moments(target, source)
+    if not centered:
+        # mean (x - y)(x - y)^T = S_r + g g^T: the uncentred second moment.
+        scatter = scatter + np.outer(gap, gap)
+    return descending_eigh(scatter)[0]
 
 
-@validate_params(_TWO_SAMPLES, prefer_skip_nested_validation=True)
-def residual_anisotropy(target, source):
+@validate_params(
+    {**_TWO_SAMPLES, "centered": ["boolean"]}, prefer_skip_nested_validation=True
+)
+def residual_anisotropy(target, source, *, centered=True):
     """How much the paired residual concentrates in one direction.
 
-    ``A_r = lambda_max(S_r) / (tr(S_r) / d)`` with ``S_r = mean r r^T`` and
-    ``r_i = (x_i - mu_x) - (y_i - mu_y)``: 1 for an isotropic residual, ``d``
-    when it lies on a single line.  With substitutes in place of the source
-    this is ``A_r(T)``, the anisotropy of ``x_i - z_i`` left by an alignment.
+    ``A_r = lambda_max(S_r) / (tr(S_r) / d)`` with ``S_r = mean r r^T``: 1 for
+    an isotropic residual, ``d`` when it lies on a single line.  With
+    ``centered=True`` (Sec. 3's ``A_r``) the residual is
+    ``r_i = (x_i - mu_x) - (y_i - mu_y)``.  With ``centered=False`` it is
+    the raw ``r_i = x_i - y_i``, so ``S_r`` also holds the mean gap
+    ``g g^T``: this is App. B.2's ``A_r(T)``, the anisotropy of ``x_i - z_i``
+    left by an alignment, which ``gap_report``'s ``A_r`` column and the
+    ``neg_residual_anisotropy`` scorer use.
 
     Parameters
     ----------
@@ -387,6 +397,9 @@ def residual_anisotropy(target, source):
         Target-modality rows ``X``.
     source : array-like of shape (n_samples, n_features)
         Source rows ``Y`` (or substitutes ``Z``), paired with ``target``.
+    centered : bool, default=True
+        Subtract each modality's mean before forming the residual (Sec. 3);
+        ``False`` gives the uncentred ``A_r(T)`` of App. B.2.
 
     Returns
     -------
@@ -399,7 +412,8 @@ def residual_anisotropy(target, source):
 
     References
     ----------
-    .. [1] AnisoAlign, Sec. 3 (``A_r``) and Sec. 5 (``A_r(T)``).
+    .. [1] AnisoAlign, Sec. 3 (``A_r``, centred) and App. B.2 (``A_r(T)``,
+       uncentred ``Sigma_r^T = 1/n sum r_i r_i^T`` with ``r_i = x_i - z_i``).
 
     Examples
     --------
@@ -410,8 +424,10 @@ def residual_anisotropy(target, source):
     >>> source = target * [1.0, -1.0]
     >>> round(residual_anisotropy(target, source), 6)
     2.0
+    >>> round(residual_anisotropy(target, source, centered=False), 6)
+    2.0
     """
-    spectrum = _residual_spectrum(target, source)
+    spectrum = _residual_spectrum(target, source, centered)
     total = spectrum.sum()
     if total <= _ZERO_TRACE:
         raise ValueError("A_r is undefined: the paired residual is zero (identical modalities).")

@@ -65,6 +65,10 @@ _METRICS = {
     "neg_paired_distance": ("pairs", lambda d, s: -paired_distance(d["target"], d["substitutes"])),
     "neg_residual_anisotropy": (
         "pairs",
+        lambda d, s: -residual_anisotropy(d["target"], d["substitutes"], centered=False),
+    ),
+    "neg_residual_anisotropy_centered": (
+        "pairs",
         lambda d, s: -residual_anisotropy(d["target"], d["substitutes"]),
     ),
     "cross_modal_transfer": (
@@ -135,7 +139,9 @@ class GapScorer:
       ``"neighborhood_consistency"`` (``Omega_k``);
     - needing true pairs ``(x_i, y_i)``: ``"true_pair_cosine"`` (of ``x_i``
       and ``z_i``), ``"neg_paired_distance"``, ``"neg_residual_anisotropy"``
-      (``A_r(T)``), ``"cross_modal_transfer"`` and ``"retrieval_recall@<k>"``
+      (the uncentred ``A_r(T)`` of App. B.2),
+      ``"neg_residual_anisotropy_centered"`` (the mean-corrected ``A_r``),
+      ``"cross_modal_transfer"`` and ``"retrieval_recall@<k>"``
       (mean of both directions).
 
     Parameters
