@@ -103,6 +103,11 @@ class BaseAligner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     """
 
     __metadata_request__fit = {"sample_domain": True}
+    __metadata_request__transform = {"sample_domain": True}
+
+    # The closed-form maps blend with the identity by ``alpha`` in [0, 1];
+    # an aligner whose ``alpha`` means something else opts out.
+    _interpolates = True
 
     # Aligners whose every pass over the rows computes the row norms (the span
     # maps) check NaN and infinity in those passes instead of in a separate one.
@@ -164,14 +169,7 @@ class BaseAligner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             raise ValueError(
                 "Pass the target sample either as y or inside X with sample_domain, not both."
             )
-        domain = column_or_1d(sample_domain)
-        if domain.shape[0] != X.shape[0]:
-            raise ValueError(
-                f"sample_domain has {domain.shape[0]} entries but X has {X.shape[0]} rows."
-            )
-        if not np.issubdtype(domain.dtype, np.number):
-            raise TypeError(f"sample_domain must be numeric, got dtype {domain.dtype}.")
-        is_target = domain < 0
+        is_target = self._target_rows(sample_domain, X.shape[0])
         for label, count in (("source (>= 0)", (~is_target).sum()), ("target (< 0)", is_target.sum())):
             if count < 2:
                 raise ValueError(
@@ -223,13 +221,19 @@ class BaseAligner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         return RowMoments.of(A, weights_of=weights_of, order=order)
 
     # ------------------------------------------------------------ transform
-    def transform(self, X):
+    def transform(self, X, *, sample_domain=None):
         """Turn source rows into substitutes in the target modality.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            Source-modality rows.
+            Source-modality rows, or source and target rows stacked when
+            ``sample_domain`` is given.
+        sample_domain : array-like of shape (n_samples,), default=None
+            ``>= 0`` marks source rows (mapped by ``T``), ``< 0`` target rows
+            (sent through :meth:`transform_target`), in skada's convention;
+            the output keeps the row order.  ``None``: every row is a source
+            row.
 
         Returns
         -------
@@ -240,7 +244,50 @@ class BaseAligner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         X = validate_data(
             self, X, reset=False, **_check_params(min_samples=1, finite=not self._finite_check_in_blocks)
         )
-        return self._map_rows(X, self._source_map(), "X")
+        if sample_domain is None:
+            return self._map_rows(X, self._source_map(), "X")
+        is_target = self._target_rows(sample_domain, X.shape[0])
+        out = np.empty_like(X)
+        for rows, step in ((~is_target, self._source_map), (is_target, self._target_map)):
+            if rows.any():
+                out[rows] = self._map_rows(np.ascontiguousarray(X[rows]), step(), "X")
+        return out
+
+    def fit_transform(self, X, y=None, *, sample_domain=None, **fit_params):
+        """Fit, then transform the fit rows.
+
+        With ``sample_domain`` (stacked rows) the source rows come back
+        mapped and the target rows through :meth:`transform_target`, in the
+        input's row order; otherwise every row of ``X`` is a source row.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            As for :meth:`fit`.
+        y : array-like, default=None
+            As for :meth:`fit`.
+        sample_domain : array-like of shape (n_samples,), default=None
+            As for :meth:`fit`.
+        **fit_params : dict
+            Passed to :meth:`fit`.
+
+        Returns
+        -------
+        Z : ndarray of shape (n_samples, n_features)
+            The transformed rows of ``X``.
+        """
+        return self.fit(X, y, sample_domain=sample_domain, **fit_params).transform(
+            X, sample_domain=sample_domain
+        )
+
+    @staticmethod
+    def _target_rows(sample_domain, n_rows):
+        domain = column_or_1d(sample_domain)
+        if domain.shape[0] != n_rows:
+            raise ValueError(f"sample_domain has {domain.shape[0]} entries but X has {n_rows} rows.")
+        if not np.issubdtype(domain.dtype, np.number):
+            raise TypeError(f"sample_domain must be numeric, got dtype {domain.dtype}.")
+        return domain < 0
 
     def transform_target(self, X):
         """Bring target rows into the aligned space.
@@ -290,7 +337,7 @@ class BaseAligner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
                     out[rows] = block
                     return
                 moved = step(block)
-                if self.alpha != 1:
+                if self._interpolates and self.alpha != 1:
                     moved = (1.0 - self.alpha) * block + self.alpha * moved
                 out[rows] = moved / checked_row_norms(moved, name="The aligned rows")[:, None]
 

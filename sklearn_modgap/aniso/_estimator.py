@@ -7,9 +7,8 @@ import numpy as np
 from sklearn.base import clone
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .._base import BaseAligner, _check_params
+from .._base import BaseAligner
 from .._validation import block_slices, checked_row_norms, single_threaded_blas
 from . import _frame
 from ._circular import circular_statistics, energy_share, nucleus_graph, top_p_graph
@@ -251,6 +250,8 @@ class AnisoAlign(BaseAligner):
     >>> aligner.fit(source, y=target).transform(source[:3]).shape
     (3, 16)
     """
+
+    _interpolates = False
 
     _parameter_constraints: dict = {
         "rank": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
@@ -648,26 +649,11 @@ class AnisoAlign(BaseAligner):
         complement = complement.cpu().numpy().astype(np.float64) * self.complement_std_
         return phase, radius, complement
 
-    def transform(self, X):
-        """Turn source rows into substitutes in the target modality.
+    def _source_map(self):
+        # Rebuild each prepared row from its refined polar and V coordinates,
+        # then the calibration shift; the base normalises.  ``alpha`` scales
+        # the refinement's bounds, so the base's blend does not apply.
+        def align(block):
+            return self._rebuild(block, self._basis(block.dtype)) + self.calibration_shift_.astype(block.dtype)
 
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Source-modality rows.
-
-        Returns
-        -------
-        Z : ndarray of shape (n_samples, n_features)
-            Substitutes, unit-norm, in the dtype of ``X``.
-        """
-        check_is_fitted(self)
-        X = validate_data(self, X, reset=False, **_check_params(min_samples=1))
-        out = np.empty_like(X)
-        basis = self._basis(X.dtype)
-        shift = self.calibration_shift_.astype(X.dtype)
-        with single_threaded_blas():
-            for rows in block_slices(*X.shape, X.itemsize):
-                moved = self._rebuild(self._prepare(X[rows], "X"), basis) + shift
-                out[rows] = moved / checked_row_norms(moved, name="The aligned rows")[:, None]
-        return out
+        return align
