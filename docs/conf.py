@@ -1,13 +1,16 @@
 """Sphinx configuration of the sklearn_modgap documentation."""
 
 import os
+import shutil
 import sys
 from pathlib import Path
 
 import sklearn_modgap
 
-ROOT = Path(__file__).resolve().parents[1]
+DOCS = Path(__file__).resolve().parent
+ROOT = DOCS.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(DOCS / "sphinxext"))
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 project = "sklearn_modgap"
@@ -23,10 +26,10 @@ extensions = [
     "sphinx.ext.mathjax",
     "numpydoc",
     "sphinx_gallery.gen_gallery",
-    "myst_parser",
+    "myst_nb",
 ]
 
-source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
+source_suffix = {".rst": "restructuredtext", ".md": "myst-nb", ".ipynb": "myst-nb"}
 exclude_patterns = ["_build", "auto_examples/*.ipynb", "auto_examples/*.py", "auto_examples/*.zip"]
 root_doc = "index"
 templates_path = ["_templates"]
@@ -58,4 +61,16 @@ sphinx_gallery_conf = {
     "within_subsection_order": "FileNameSortKey",
     "reference_url": {"sklearn_modgap": None},
     "remove_config_comments": True,
+    # The package's plotting functions return figures pyplot does not manage:
+    # the first scraper embeds those, the second the pyplot figures.
+    "image_scrapers": ("gallery_figures.scrape", "matplotlib"),
 }
+
+# The notebooks are rendered with the outputs stored in them (they read the
+# real embeddings beside the checkout and are executed by the test suite);
+# they are copied next to the pages that list them.
+nb_execution_mode = "off"
+NOTEBOOKS = DOCS / "notebooks"
+NOTEBOOKS.mkdir(exist_ok=True)
+for notebook in sorted((ROOT / "notebooks").glob("*.ipynb")):
+    shutil.copyfile(notebook, NOTEBOOKS / notebook.name)

@@ -46,5 +46,5 @@ fig.tight_layout()
 # On CLIP the mean cosine of two different images is 0.53 and of two different captions 0.52, but of an image
 # and its own caption only 0.31 (0.16 for an unrelated caption): each modality lives in its own narrow cone, and
 # a true pair is farther apart than two unrelated items of the same modality.
-plot_cosine_densities(images, texts)
+densities = plot_cosine_densities(images, texts, labels=("images", "captions"))
 plt.show()

@@ -72,6 +72,7 @@ def plot_spectra(target, source, *, labels=("target", "source"), ax=None):
     >>> len(plot_spectra(target, source).axes[0].get_lines())
     2
     """
+    labels = _check_labels(labels)
     target, source = prepare_two(target, source, names=("target", "source"), min_samples=2)
     figure, (axes,) = _new_axes(ax)
     for rows, label, color in zip((target, source), labels, (TARGET_COLOR, SOURCE_COLOR)):
@@ -87,7 +88,7 @@ def plot_spectra(target, source, *, labels=("target", "source"), ax=None):
     return figure
 
 
-def plot_subspace_overlap(target, source, *, qs=None, ax=None):
+def plot_subspace_overlap(target, source, *, qs=None, labels=("target", "source"), ax=None):
     """Principal-subspace overlap ``O_q`` against ``q`` with its baseline ``q/d`` (Fig. 1b).
 
     Parameters
@@ -99,6 +100,8 @@ def plot_subspace_overlap(target, source, *, qs=None, ax=None):
     qs : array-like of int, default=None
         Subspace dimensions; ``None`` takes up to 10 values spread
         geometrically from 1 to the largest ``q`` the data supports.
+    labels : tuple of str, default=("target", "source")
+        Names of the two modalities, used in the title.
     ax : matplotlib Axes, default=None
         Axes to draw into; a new figure when None.
 
@@ -124,6 +127,7 @@ def plot_subspace_overlap(target, source, *, qs=None, ax=None):
     >>> figure.axes[0].get_lines()[0].get_xdata().tolist()
     [1, 4, 8]
     """
+    labels = _check_labels(labels)
     target, source = prepare_two(target, source, names=("target", "source"), min_samples=2)
     n_features = target.shape[1]
     if qs is None:
@@ -138,17 +142,23 @@ def plot_subspace_overlap(target, source, *, qs=None, ax=None):
     axes.set_xlabel("subspace dimension $q$")
     axes.set_ylabel("$O_q$")
     axes.set_ylim(0, 1.02)
-    axes.set_title("Principal-subspace overlap")
+    axes.set_title(f"Overlap of the principal subspaces of {labels[0]} and {labels[1]}")
     axes.legend()
     return figure
 
 
-def plot_residual_spectrum(target, source):
+def plot_residual_spectrum(target, source, *, labels=("target", "source")):
     """Spectrum of the paired residual and its cumulative energy ``E(K)`` (Fig. 2).
 
-    Left: ``lambda_k(S_r) / tr(S_r)`` against ``k`` (log-log), the residual
-    ``r_i = (x_i - mu_x) - (y_i - mu_y)``.  Right: ``E(K)`` against ``K/d``
-    with the isotropic reference ``E(K) = K/d``.
+    Left: the share of the residual energy along each principal direction,
+    ``lambda_k(S_r) / tr(S_r)`` against ``k`` (log-log), for the residual
+    ``r_i = (x_i - mu_x) - (y_i - mu_y)``.  Right: the cumulative energy
+    ``E(K)`` against ``K/d`` with the isotropic reference ``E(K) = K/d``.
+
+    With ``n`` pairs the centred residuals span at most ``n - 1`` directions.
+    When ``n - 1 < d`` the remaining directions carry no energy because of
+    the sample size, not because of the geometry: both panels mark where
+    that tail begins and the right one shades it.
 
     Parameters
     ----------
@@ -156,6 +166,8 @@ def plot_residual_spectrum(target, source):
         Target-modality rows ``X``.
     source : array-like of shape (n_pairs, n_features)
         Source rows ``Y`` (or substitutes ``Z``), paired with ``target``.
+    labels : tuple of str, default=("target", "source")
+        Names of the two modalities, used in the title.
 
     Returns
     -------
@@ -179,39 +191,66 @@ def plot_residual_spectrum(target, source):
     >>> len(plot_residual_spectrum(target, source).axes)
     2
     """
+    labels = _check_labels(labels)
+    target, source = prepare_two(
+        target, source, names=("target", "source"), paired=True, min_samples=2
+    )
     energy = _metrics.cumulative_energy(target, source)
     share = np.diff(energy, prepend=0.0)
-    n_features = energy.size
+    n_pairs, n_features = target.shape
     a_r = _metrics.residual_anisotropy(target, source)
     d_eff = _metrics.effective_dimension(target, source)
     figure, (left, right) = _new_axes(None, ncols=2)
+    figure.suptitle(f"Residual between paired {labels[0]} and {labels[1]}, after removing the mean gap")
     positive = share > share[0] * 1e-10
     ranks = np.arange(1, n_features + 1)
     left.plot(ranks[positive], share[positive], color="tab:red")
     left.set_xscale("log")
     left.set_yscale("log")
-    left.set_xlabel("direction $k$")
-    left.set_ylabel("$\\lambda_k(S_r) / \\mathrm{tr}(S_r)$")
-    left.set_title(f"Residual spectrum ($A_r$ = {a_r:.1f}, $d_{{eff}}$ = {d_eff:.1f})")
+    left.set_xlabel("principal direction $k$ of the residual")
+    left.set_ylabel("share of residual energy $\\lambda_k(S_r) / \\mathrm{tr}(S_r)$")
+    left.set_title(
+        f"Energy per direction: anisotropy $A_r$ = {a_r:.1f},\n"
+        f"effective dimension $d_{{eff}}$ = {d_eff:.1f} of $d$ = {n_features}",
+        fontsize=10,
+    )
     fraction = ranks / n_features
-    right.plot(fraction, energy, color="tab:red", label="$E(K)$")
-    right.plot(fraction, fraction, linestyle="--", color="gray", label="isotropic")
-    right.set_xlabel("$K/d$")
+    right.plot(fraction, energy, color="tab:red", label="cumulative energy $E(K)$")
+    right.plot(fraction, fraction, linestyle="--", color="gray", label="isotropic residual $E(K) = K/d$")
+    supported = n_pairs - 1
+    if supported < n_features:
+        tail = f"beyond $n - 1$ = {supported}: no estimate ($n$ < $d$)"
+        left.axvline(supported, color="black", linestyle=":", linewidth=1, label=tail)
+        left.legend(fontsize=8)
+        right.axvspan(supported / n_features, 1.0, color="gray", alpha=0.15, label=tail)
+    right.set_xlabel("fraction of directions kept $K/d$")
     right.set_ylabel("cumulative energy $E(K)$")
     right.set_ylim(0, 1.02)
-    right.set_title("Cumulative residual energy")
-    right.legend()
+    right.set_title("Energy in the top $K$ directions", fontsize=10)
+    right.legend(fontsize=8, loc="lower right")
     return figure
 
 
-def plot_tradeoff(report, *, preservation="Psi", ax=None):
+def _check_labels(labels):
+    """The two modality names as a tuple of str, or a clear error."""
+    if isinstance(labels, str) or len(labels) != 2 or not all(isinstance(name, str) for name in labels):
+        raise ValueError(
+            f"labels must be two strings naming the target and source modalities, got {labels!r}."
+        )
+    return tuple(labels)
+
+
+def plot_tradeoff(report, *, preservation="Psi", labels=("target", "source"), ax=None):
     """The preservation-mixing trade-off of several aligners (Fig. 3a).
 
     One point per aligner: mixing ``(M_k^Z + M_k^X) / 2`` on the horizontal
     axis, preservation of the source geometry (``Psi`` by default) on the
     vertical axis, each point labelled with the aligner's name.  A good
-    aligner sits at the top right; the identity at the top left, collapse and
-    random target replacement at the bottom.
+    aligner sits at the top right, the corner marked *better*; the identity
+    keeps the source geometry whole (preservation 1, the dotted reference
+    line) and mixes little; collapse and random target replacement sit at
+    the bottom.  Aligners that land on the same point (within 0.03 on both
+    axes) share one label listing their names.
 
     Parameters
     ----------
@@ -220,13 +259,17 @@ def plot_tradeoff(report, *, preservation="Psi", ax=None):
         with columns ``M_k^Z``, ``M_k^X`` and ``preservation``.
     preservation : str, default="Psi"
         Column drawn on the vertical axis (``"Psi"``, ``"Omega_k"``, ``"Phi"``).
+    labels : tuple of str, default=("target", "source")
+        Names of the two modalities, used in the axis labels.
     ax : matplotlib Axes, default=None
         Axes to draw into; a new figure when None.
 
     Returns
     -------
     figure : matplotlib.figure.Figure
-        One scatter point and one text label per aligner.
+        One scatter point per aligner, one text label per group of
+        coinciding points (``gid="aligner"``), the identity reference line and
+        the *better* corner (``gid="better"``).
 
     See Also
     --------
@@ -242,9 +285,11 @@ def plot_tradeoff(report, *, preservation="Psi", ax=None):
     >>> from sklearn_modgap.plotting import plot_tradeoff
     >>> report = pd.DataFrame({"Psi": [1.0, 0.9], "M_k^Z": [0.0, 0.7], "M_k^X": [0.0, 0.6]},
     ...                       index=["identity", "ReAlign"])
-    >>> [text.get_text() for text in plot_tradeoff(report).axes[0].texts]
+    >>> axes = plot_tradeoff(report).axes[0]
+    >>> [text.get_text() for text in axes.texts if text.get_gid() == "aligner"]
     ['identity', 'ReAlign']
     """
+    labels = _check_labels(labels)
     missing = [c for c in ("M_k^Z", "M_k^X", preservation) if c not in report.columns]
     if missing:
         raise ValueError(
@@ -255,31 +300,58 @@ def plot_tradeoff(report, *, preservation="Psi", ax=None):
     mixing = (report["M_k^Z"].to_numpy(float) + report["M_k^X"].to_numpy(float)) / 2.0
     kept = report[preservation].to_numpy(float)
     figure, (axes,) = _new_axes(ax, figsize=(6.0, 4.5))
+    axes.axhline(1.0, color="gray", linestyle=":", linewidth=1, zorder=1)
+    axes.annotate(
+        "identity: source geometry kept whole", (0.0, 1.0), textcoords="offset points",
+        xytext=(2, 3), fontsize=8, color="gray", gid="identity",
+    )
     axes.scatter(mixing, kept, color="tab:purple", zorder=3)
-    for i, (name, x, y) in enumerate(zip(report.index, mixing, kept)):
-        # Aligners that land on (nearly) the same point get stacked labels;
-        # labels of points near the right edge go to their left.
-        stacked = np.sum((np.abs(mixing[:i] - x) < 0.04) & (np.abs(kept[:i] - y) < 0.04))
+    for members in _coinciding(mixing, kept, tolerance=0.03):
+        x, y = mixing[members[0]], kept[members[0]]
         right_edge = x > 0.7
         axes.annotate(
-            str(name), (x, y), textcoords="offset points", fontsize=9,
-            xytext=(-5 if right_edge else 5, 4 - 11 * stacked),
-            ha="right" if right_edge else "left",
+            ", ".join(str(report.index[i]) for i in members), (x, y), textcoords="offset points",
+            fontsize=9, xytext=(-5 if right_edge else 5, -12 if y > 0.95 else 4),
+            ha="right" if right_edge else "left", gid="aligner",
         )
-    axes.set_xlabel("modality mixing $(M_k^Z + M_k^X)/2$")
-    axes.set_ylabel(f"geometry preservation {_axis_symbol(preservation)}")
-    axes.set_xlim(-0.05, max(1.1, float(np.nanmax(mixing)) + 0.1))
-    axes.set_ylim(min(-0.05, float(np.nanmin(kept)) - 0.05), 1.1)
+    x_high = max(1.1, float(np.nanmax(mixing)) + 0.1)
+    y_low = min(-0.05, float(np.nanmin(kept)) - 0.05)
+    axes.annotate(
+        "better", xy=(x_high, 1.1), xytext=(-30, -45), textcoords="offset points",
+        ha="right", va="top", fontsize=9, fontweight="bold", color="tab:green", gid="better",
+        arrowprops={"arrowstyle": "->", "color": "tab:green"},
+    )
+    axes.set_xlabel(f"modality mixing $(M_k^Z + M_k^X)/2$ of substitutes and {labels[0]}")
+    axes.set_ylabel(f"{labels[1]} geometry preserved {_axis_symbol(preservation)}")
+    axes.set_xlim(-0.05, x_high)
+    axes.set_ylim(y_low, 1.1)
     axes.set_title("Preservation-mixing trade-off")
     axes.grid(alpha=0.3)
     return figure
+
+
+def _coinciding(x, y, *, tolerance):
+    """Groups of indices whose points lie within ``tolerance`` of a group's first point, in input order."""
+    groups, assigned = [], np.zeros(x.size, dtype=bool)
+    for i in range(x.size):
+        if assigned[i]:
+            continue
+        close = ~assigned & (np.abs(x - x[i]) <= tolerance) & (np.abs(y - y[i]) <= tolerance)
+        if np.isnan(x[i]) or np.isnan(y[i]):
+            close = np.zeros(x.size, dtype=bool)
+            close[i] = True
+        assigned |= close
+        groups.append(list(np.flatnonzero(close)))
+    return groups
 
 
 def _axis_symbol(column):
     return {"Psi": "$\\Psi$", "Omega_k": "$\\Omega_k$", "Phi": "$\\Phi$"}.get(column, column)
 
 
-def plot_cosine_densities(target, source, *, max_rows=2000, bins=100, random_state=0, ax=None):
+def plot_cosine_densities(
+    target, source, *, max_rows=2000, bins=100, labels=("target", "source"), random_state=0, ax=None,
+):
     """Densities of the cosine similarities within and across modalities.
 
     The four distributions of "Decipher the Modality Gap" (Fig. 2a):
@@ -298,6 +370,8 @@ def plot_cosine_densities(target, source, *, max_rows=2000, bins=100, random_sta
         Larger inputs are drawn from a seeded sample of this many pairs.
     bins : int, default=100
         Histogram bins of each density.
+    labels : tuple of str, default=("target", "source")
+        Names of the two modalities, used in the legend.
     random_state : int, RandomState instance or None, default=0
         Seed of the sample.
     ax : matplotlib Axes, default=None
@@ -306,8 +380,9 @@ def plot_cosine_densities(target, source, *, max_rows=2000, bins=100, random_sta
     Returns
     -------
     figure : matplotlib.figure.Figure
-        Four lines, labelled ``target-target``, ``source-source``, ``paired``
-        and ``unpaired``.
+        Four lines, labelled (with the default ``labels``) ``target-target``,
+        ``source-source``, ``paired target-source`` and ``unpaired
+        target-source``.
 
     References
     ----------
@@ -321,8 +396,9 @@ def plot_cosine_densities(target, source, *, max_rows=2000, bins=100, random_sta
     >>> target, source = make_modality_gap(n_pairs=100, n_features=16, random_state=0)
     >>> figure = plot_cosine_densities(target, source)
     >>> [line.get_label() for line in figure.axes[0].get_lines()]
-    ['target-target', 'source-source', 'paired', 'unpaired']
+    ['target-target', 'source-source', 'paired target-source', 'unpaired target-source']
     """
+    first, second = _check_labels(labels)
     target, source = prepare_two(
         target, source, names=("target", "source"), paired=True, min_samples=2
     )
@@ -335,10 +411,10 @@ def plot_cosine_densities(target, source, *, max_rows=2000, bins=100, random_sta
     off_diagonal = ~np.eye(n, dtype=bool)
     cross = target @ source.T
     groups = {
-        "target-target": ((target @ target.T)[upper], TARGET_COLOR, "-"),
-        "source-source": ((source @ source.T)[upper], SOURCE_COLOR, "-"),
-        "paired": (np.diag(cross), "tab:green", "-"),
-        "unpaired": (cross[off_diagonal], "tab:gray", "--"),
+        f"{first}-{first}": ((target @ target.T)[upper], TARGET_COLOR, "-"),
+        f"{second}-{second}": ((source @ source.T)[upper], SOURCE_COLOR, "-"),
+        f"paired {first}-{second}": (np.diag(cross), "tab:green", "-"),
+        f"unpaired {first}-{second}": (cross[off_diagonal], "tab:gray", "--"),
     }
     # Common bins over the observed range: densities share one resolution.
     low = min(float(values.min()) for values, _, _ in groups.values())
@@ -363,8 +439,11 @@ def plot_pca_pairs(
     """Both modalities in the plane of the first two principal components.
 
     PCA is fitted on the pooled L2-normalised rows of both modalities; the
-    gap appears as two separated clouds.  Thin lines join ``n_lines``
-    randomly chosen pairs ``(x_i, y_i)``.
+    gap appears as two separated clouds.  Thin grey lines join ``n_lines``
+    randomly chosen pairs ``(x_i, y_i)``, so that the length and direction of
+    the gap between an item and its partner can be seen; the legend says so
+    and sits below the axes, off the data.  Each axis label gives the share
+    of the pooled variance its component explains.
 
     Parameters
     ----------
@@ -399,6 +478,7 @@ def plot_pca_pairs(
     from matplotlib.collections import LineCollection
     from sklearn.decomposition import PCA
 
+    labels = _check_labels(labels)
     target, source = prepare_two(
         target, source, names=("target", "source"), paired=True, min_samples=2
     )
@@ -407,22 +487,30 @@ def plot_pca_pairs(
         rows = np.sort(rng.choice(target.shape[0], max_points, replace=False))
         target, source = target[rows], source[rows]
     n = target.shape[0]
-    planar = PCA(n_components=2, random_state=0).fit_transform(np.vstack([target, source]))
+    pca = PCA(n_components=2, random_state=0)
+    planar = pca.fit_transform(np.vstack([target, source]))
     target_2d, source_2d = planar[:n], planar[n:]
     joined = rng.choice(n, size=min(n_lines, n), replace=False)
     figure, (axes,) = _new_axes(ax)
     segments = np.stack([target_2d[joined], source_2d[joined]], axis=1)
-    axes.add_collection(LineCollection(segments, colors="gray", linewidths=0.5, alpha=0.6))
+    axes.add_collection(LineCollection(
+        segments, colors="gray", linewidths=0.5, alpha=0.6,
+        label=f"pair lines: {len(joined)} of {n} pairs joined",
+    ))
     axes.scatter(*target_2d.T, s=6, color=TARGET_COLOR, label=labels[0], alpha=0.7)
     axes.scatter(*source_2d.T, s=6, color=SOURCE_COLOR, label=labels[1], alpha=0.7)
-    axes.set_xlabel("PC 1")
-    axes.set_ylabel("PC 2")
+    share = pca.explained_variance_ratio_
+    axes.set_xlabel(f"PC 1 ({100 * share[0]:.1f}% of the variance)")
+    axes.set_ylabel(f"PC 2 ({100 * share[1]:.1f}% of the variance)")
     axes.set_title("Both modalities, first two principal components")
-    axes.legend(markerscale=3)
+    if ax is None:
+        figure.legend(markerscale=3, fontsize=8, loc="outside lower center", ncols=3, frameon=False)
+    else:
+        axes.legend(markerscale=3, fontsize=8, loc="best", framealpha=0.8)
     return figure
 
 
-def save_diagnostic_figures(target, source, output_dir, *, q=128, dpi=120):
+def save_diagnostic_figures(target, source, output_dir, *, q=128, labels=("target", "source"), dpi=120):
     """Write the figures of the gap's geometry as PNG files.
 
     ``spectra.png`` (Fig. 1a), ``subspace_overlap.png`` (Fig. 1b, ``q`` up
@@ -439,6 +527,8 @@ def save_diagnostic_figures(target, source, output_dir, *, q=128, dpi=120):
         Folder for the files; created when missing.
     q : int, default=128
         Largest subspace dimension of the overlap figure.
+    labels : tuple of str, default=("target", "source")
+        Names of the two modalities, used in every figure.
     dpi : int, default=120
         Resolution of the PNG files.
 
@@ -464,11 +554,11 @@ def save_diagnostic_figures(target, source, output_dir, *, q=128, dpi=120):
     largest = min(q, target.shape[1], target.shape[0] - 1)
     qs = np.unique(np.geomspace(1, largest, num=10).round().astype(int))
     figures = {
-        "spectra": plot_spectra(target, source),
-        "subspace_overlap": plot_subspace_overlap(target, source, qs=qs),
-        "residual_spectrum": plot_residual_spectrum(target, source),
-        "cosine_densities": plot_cosine_densities(target, source),
-        "pca_pairs": plot_pca_pairs(target, source),
+        "spectra": plot_spectra(target, source, labels=labels),
+        "subspace_overlap": plot_subspace_overlap(target, source, qs=qs, labels=labels),
+        "residual_spectrum": plot_residual_spectrum(target, source, labels=labels),
+        "cosine_densities": plot_cosine_densities(target, source, labels=labels),
+        "pca_pairs": plot_pca_pairs(target, source, labels=labels),
     }
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)

@@ -92,7 +92,7 @@ def test_tradeoff_points_from_a_report():
     (axes,) = figure.axes
     (points,) = [c for c in axes.collections if isinstance(c, PathCollection)]
     np.testing.assert_allclose(points.get_offsets(), [[0.0, 1.0], [0.6, 0.8], [0.95, 0.02]])
-    assert [text.get_text() for text in axes.texts] == list(report.index)
+    assert [t.get_text() for t in axes.texts if t.get_gid() == "aligner"] == list(report.index)
     assert "Omega" in axes.get_ylabel()
 
 
@@ -107,11 +107,13 @@ def test_cosine_densities_integrate_to_one_and_sit_where_expected(pairs):
     target, source = pairs
     figure = plot_cosine_densities(target, source, bins=50)
     lines = {line.get_label(): line for line in figure.axes[0].get_lines()}
-    assert list(lines) == ["target-target", "source-source", "paired", "unpaired"]
+    assert list(lines) == [
+        "target-target", "source-source", "paired target-source", "unpaired target-source",
+    ]
     x, y = _unit(target), _unit(source)
     for label, expected_mean in {
-        "paired": np.mean(np.sum(x * y, axis=1)),
-        "unpaired": (np.sum(x @ y.T) - np.trace(x @ y.T)) / (120 * 119),
+        "paired target-source": np.mean(np.sum(x * y, axis=1)),
+        "unpaired target-source": (np.sum(x @ y.T) - np.trace(x @ y.T)) / (120 * 119),
     }.items():
         centers, density = lines[label].get_xdata(), lines[label].get_ydata()
         width = centers[1] - centers[0]
@@ -168,3 +170,103 @@ def test_save_diagnostic_figures_writes_pngs(pairs, tmp_path):
     ]
     for path in paths:
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def _all_text(figure):
+    texts = [t.get_text() for t in figure.texts]
+    for axes in figure.axes:
+        texts += [axes.get_title(), axes.get_xlabel(), axes.get_ylabel()]
+        texts += [t.get_text() for t in axes.texts]
+        legend = axes.get_legend()
+        texts += [t.get_text() for t in legend.get_texts()] if legend else []
+    for legend in figure.legends:
+        texts += [t.get_text() for t in legend.get_texts()]
+    return " ".join(texts)
+
+
+@pytest.mark.parametrize(
+    "plot",
+    [plot_spectra, plot_subspace_overlap, plot_residual_spectrum, plot_cosine_densities, plot_pca_pairs],
+)
+def test_every_pair_plot_names_the_modalities(pairs, plot):
+    figure = plot(*pairs, labels=("images", "captions"))
+    text = _all_text(figure)
+    assert "images" in text and "captions" in text
+    assert "target" not in text and "source" not in text
+
+
+@pytest.mark.parametrize("labels", [("images",), "images", ("images", 3)])
+def test_labels_must_be_two_names(pairs, labels):
+    with pytest.raises(ValueError, match="labels must be two strings"):
+        plot_cosine_densities(*pairs, labels=labels)
+
+
+def test_cosine_densities_name_the_modalities(pairs):
+    figure = plot_cosine_densities(*pairs, labels=("images", "texts"))
+    assert [line.get_label() for line in figure.axes[0].get_lines()] == [
+        "images-images", "texts-texts", "paired images-texts", "unpaired images-texts",
+    ]
+
+
+def test_pca_axes_give_the_explained_variance(pairs):
+    target, source = pairs
+    figure = plot_pca_pairs(target, source)
+    (axes,) = figure.axes
+    pooled = np.vstack([_unit(target), _unit(source)])
+    eigenvalues = np.sort(np.linalg.eigvalsh(np.cov(pooled.T)))[::-1]
+    shares = 100 * eigenvalues[:2] / eigenvalues.sum()
+    assert axes.get_xlabel() == f"PC 1 ({shares[0]:.1f}% of the variance)"
+    assert axes.get_ylabel() == f"PC 2 ({shares[1]:.1f}% of the variance)"
+
+
+def test_pca_legend_explains_the_lines_and_stays_off_the_data(pairs):
+    figure = plot_pca_pairs(*pairs, n_lines=15)
+    (axes,) = figure.axes
+    assert axes.get_legend() is None
+    (legend,) = figure.legends
+    entries = [t.get_text() for t in legend.get_texts()]
+    assert entries == ["pair lines: 15 of 120 pairs joined", "target", "source"]
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    renderer = FigureCanvasAgg(figure).get_renderer()
+    legend_box = legend.get_window_extent(renderer)
+    axes_box = axes.get_window_extent(renderer)
+    assert legend_box.y1 <= axes_box.y0
+
+
+def test_residual_spectrum_titles_in_words_and_flags_the_small_sample_tail():
+    target, source = make_modality_gap(10, 24, random_state=0)
+    figure = plot_residual_spectrum(target, source)
+    spectrum_axes, energy_axes = figure.axes
+    assert "anisotropy" in spectrum_axes.get_title()
+    assert "effective dimension" in spectrum_axes.get_title()
+    # 10 pairs: the centred residuals span at most 9 of the 24 directions.
+    (tail_line,) = [line for line in spectrum_axes.get_lines() if line.get_linestyle() == ":"]
+    assert tail_line.get_xdata()[0] == 9
+    (shade,) = energy_axes.patches
+    left_edge = shade.get_window_extent().x0
+    assert energy_axes.transData.inverted().transform((left_edge, 0))[0] == pytest.approx(9 / 24)
+    assert "n < d" in _all_text(figure).replace("$", "")
+
+
+def test_residual_spectrum_flags_nothing_with_enough_pairs(pairs):
+    figure = plot_residual_spectrum(*pairs)
+    spectrum_axes, energy_axes = figure.axes
+    assert not [line for line in spectrum_axes.get_lines() if line.get_linestyle() == ":"]
+    assert not energy_axes.patches
+
+
+def test_tradeoff_joins_labels_of_coinciding_points_and_marks_references():
+    report = pd.DataFrame(
+        {"Psi": [1.0, 0.99, 0.985, 0.5], "M_k^Z": [0.0, 0.6, 0.61, 0.6], "M_k^X": [0.0, 0.5, 0.5, 0.5]},
+        index=["identity", "CentroidShift", "ReAlign", "MomentMatch"],
+    )
+    (axes,) = plot_tradeoff(report, labels=("images", "captions")).axes
+    names = [t.get_text() for t in axes.texts if t.get_gid() == "aligner"]
+    assert names == ["identity", "CentroidShift, ReAlign", "MomentMatch"]
+    (better,) = [t for t in axes.texts if t.get_gid() == "better"]
+    # The arrow points at the top-right corner of the axes.
+    assert better.xy == (axes.get_xlim()[1], axes.get_ylim()[1])
+    reference = [line for line in axes.get_lines() if line.get_linestyle() == ":"]
+    assert len(reference) == 1 and list(reference[0].get_ydata()) == [1.0, 1.0]
+    assert "captions" in axes.get_ylabel() and "images" in axes.get_xlabel()
