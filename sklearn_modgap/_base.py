@@ -9,19 +9,19 @@ interpolation, block-wise streaming, dtype handling, pandas output and the
 default ``score``.
 """
 
+from dataclasses import dataclass, fields
 from numbers import Real
-from typing import Callable, NamedTuple
-
 import numpy as np
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval
+from sklearn.utils import Tags, get_tags
 from sklearn.utils._set_output import _wrap_data_with_container
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
+from ._maps import BlockSpan, SpanMap, as_block_map
 from ._stats import RowMoments
 from ._validation import (
     FLOAT_DTYPES,
-    add_product,
     check_embeddings,
     check_same_features,
     check_finite_rows,
@@ -39,54 +39,24 @@ _FIT_HELP = (
 )
 
 
-class SpanMap(NamedTuple):
-    """A map whose output stays in the span of the input row and a few fixed vectors.
+_PAIRS_HELP = (
+    "pass the paired target rows as fit(X_source, y=X_target), row i of y the pair of row i of X"
+)
 
-    ``T(u) = a(u) * u + C(u) @ directions`` where the per-row scalars ``a`` and
-    ``C`` depend on ``u`` only through ``|u|^2`` and ``u @ directions.T``.
-    Such a map (CentroidShift, ReAlign) is applied with matrix-vector products
-    over blocks that stay in cache and one write of the output, without
-    materialising ``u`` or ``T(u)``.
+
+@dataclass(slots=True)
+class AlignerTags(Tags):
+    """scikit-learn's estimator tags plus what only an aligner declares.
 
     Attributes
     ----------
-    directions : ndarray of shape (n_directions, n_features)
-        The fixed vectors, float64.
-    coefficients : callable
-        ``coefficients(sq_norms, dots) -> (a, C)`` with ``sq_norms`` of shape
-        ``(n_rows,)`` and ``dots`` of shape ``(n_rows, n_directions)``, both of
-        the prepared rows ``u``; ``a`` has shape ``(n_rows,)`` and ``C`` shape
-        ``(n_rows, n_directions)``.
+    needs_pairs : bool, default=False
+        ``fit`` uses the pairing: row ``i`` of the target sample is the pair of
+        row ``i`` of the source (``ContrastiveAdapter``).  Such an aligner
+        cannot enter an unpaired comparison.
     """
 
-    directions: np.ndarray
-    coefficients: Callable
-
-
-class _BlockSpan(NamedTuple):
-    """A :class:`SpanMap` with what every block needs, computed once per call."""
-
-    map: SpanMap
-    directions: np.ndarray  # in the data's dtype, at least two rows
-    directions_t: np.ndarray
-    gram: np.ndarray
-    padded: bool
-
-    @classmethod
-    def of(cls, span, dtype):
-        directions = span.directions.astype(dtype)
-        # numpy's product with an inner dimension of one bypasses BLAS and was
-        # 5x slower than with two: a single direction gets a zero partner.
-        padded = directions.shape[0] == 1
-        if padded:
-            directions = np.concatenate([directions, np.zeros_like(directions)])
-        return cls(
-            span,
-            directions,
-            np.ascontiguousarray(span.directions.T.astype(dtype)),
-            span.directions @ span.directions.T,
-            padded,
-        )
+    needs_pairs: bool = False
 
 
 class BaseAligner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
@@ -94,24 +64,26 @@ class BaseAligner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
 
     Subclasses implement ``_fit(source, target)`` on validated arrays and
     ``_source_map()`` (and, where the target side is not the identity,
-    ``_target_map()``), each returning a function from a block of prepared
-    rows to the method's output *before* its final normalisation, or a
+    ``_target_map()``), each returning a fitted map of
+    :mod:`sklearn_modgap._maps`: a function from a block of prepared rows to
+    the method's output *before* its final normalisation, or a
     :class:`SpanMap` when that output stays in the span of the row and a few
-    fixed vectors.  The base
-    class applies ``T_alpha(y) = Norm((1 - alpha) * y + alpha * T(y))`` block by
-    block, so memory beyond the output stays at one block whatever ``n``.
+    fixed vectors.  The closed-form aligners wrap their maps in
+    :func:`~sklearn_modgap._maps.interpolate`, the blend
+    ``T_alpha(y) = Norm((1 - alpha) * y + alpha * T(y))``.  The base class
+    applies a map block by block, so memory beyond the output stays at one
+    block whatever ``n``; every block's pass checks NaN and infinity.
+    An aligner that trains on pairs says so with the ``needs_pairs`` tag
+    (:class:`AlignerTags`): ``fit`` then refuses samples of unequal size.
     """
 
     __metadata_request__fit = {"sample_domain": True}
     __metadata_request__transform = {"sample_domain": True}
 
-    # The closed-form maps blend with the identity by ``alpha`` in [0, 1];
-    # an aligner whose ``alpha`` means something else opts out.
-    _interpolates = True
-
-    # Aligners whose every pass over the rows computes the row norms (the span
-    # maps) check NaN and infinity in those passes instead of in a separate one.
-    _finite_check_in_blocks = False
+    # Declared by aligners whose ``_fit`` passes every row of both samples
+    # through ``_statistics``, whose row norms check NaN and infinity: fit
+    # then skips scikit-learn's separate pass over the rows.
+    _statistics_check_finite = False
 
     _parameter_constraints: dict = {
         "alpha": [Interval(Real, 0, 1, closed="both")],
@@ -145,23 +117,40 @@ class BaseAligner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         return self
 
     def _split_fit_data(self, X, y, sample_domain):
+        """The one source/target split of the fit data, with its checks.
+
+        Returns the validated source rows and target rows; with the
+        ``needs_pairs`` tag they must be as many, row ``i`` of each a pair.
+        """
+        needs_pairs = get_tags(self).needs_pairs
+        source, target = self._split_sample(X, y, sample_domain, needs_pairs)
+        if needs_pairs and len(source) != len(target):
+            raise ValueError(
+                f"{type(self).__name__} trains on pairs: the source has {len(source)} rows "
+                f"but the target has {len(target)}; row i of each must be the same item."
+            )
+        return source, target
+
+    def _split_sample(self, X, y, sample_domain, needs_pairs):
         check_numeric(X, "X")
-        X = validate_data(self, X, reset=True, **_check_params(finite=not self._finite_check_in_blocks))
+        finite = not self._statistics_check_finite
+        X = validate_data(self, X, reset=True, **_check_params(finite=finite))
         if sample_domain is None:
-            if self._finite_check_in_blocks and (y is None or _ndim(y) != 2):
+            if not finite and (y is None or _ndim(y) != 2):
                 # X is checked before y, also when the streaming check never runs.
                 check_finite_rows(X, name="X")
+            how = _PAIRS_HELP if needs_pairs else _FIT_HELP
             if y is None:
                 raise ValueError(
                     f"{type(self).__name__} requires y to be passed, but the target y is None: "
-                    f"{_FIT_HELP}."
+                    f"{how}."
                 )
             if _ndim(y) != 2:
                 raise ValueError(
-                    f"y must be a 2-D array of target-modality embeddings, got a "
-                    f"{_ndim(y)}-D array: {_FIT_HELP}."
+                    f"{type(self).__name__} needs y to be 2-D, got a {_ndim(y)}-D array: pass a "
+                    f"2-D array of target-modality embeddings; {how}."
                 )
-            target = check_embeddings(y, name="y", finite=not self._finite_check_in_blocks)
+            target = check_embeddings(y, name="y", finite=finite)
             check_same_features(X.shape[1], target, name="The target sample y")
             return X, target
 
@@ -188,9 +177,9 @@ class BaseAligner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     def _row_scales(self, block, name):
         """Squared norms of the raw rows (float64) and the factor that prepares them.
 
-        Also the streaming check for NaN and infinity of the aligners that skip
-        scikit-learn's separate pass (``_finite_check_in_blocks``): a row with
-        a non-finite entry has a non-finite squared norm.
+        Also the streaming check for NaN and infinity of the passes that skip
+        scikit-learn's separate one: a row with a non-finite entry has a
+        non-finite squared norm.
         """
         sq_norms = squared_row_norms(block, name=name)
         if not self.normalize:
@@ -241,9 +230,7 @@ class BaseAligner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             Substitutes, unit-norm, in the dtype of ``X``.
         """
         check_is_fitted(self)
-        X = validate_data(
-            self, X, reset=False, **_check_params(min_samples=1, finite=not self._finite_check_in_blocks)
-        )
+        X = validate_data(self, X, reset=False, **_check_params(min_samples=1, finite=False))
         if sample_domain is None:
             return self._map_rows(X, self._source_map(), "X")
         is_target = self._target_rows(sample_domain, X.shape[0])
@@ -306,9 +293,7 @@ class BaseAligner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             Target rows in the aligned space, in the dtype of ``X``.
         """
         check_is_fitted(self)
-        X_checked = validate_data(
-            self, X, reset=False, **_check_params(min_samples=1, finite=not self._finite_check_in_blocks)
-        )
+        X_checked = validate_data(self, X, reset=False, **_check_params(min_samples=1, finite=False))
         out = self._map_rows(X_checked, self._target_map(), "X")
         return _wrap_data_with_container("transform", out, X, self)
 
@@ -316,10 +301,11 @@ class BaseAligner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         return None
 
     def _map_rows(self, X, step, name):
-        """Apply ``T_alpha`` block by block into one preallocated output."""
+        """Apply a fitted map (see :mod:`sklearn_modgap._maps`) block by block into one output."""
         out = np.empty_like(X)
+        step = as_block_map(step)
         if isinstance(step, SpanMap):
-            span = _BlockSpan.of(step, X.dtype)
+            span = BlockSpan.of(step, X.dtype)
 
             def map_block(rows):
                 self._map_span_block(X[rows], span, out[rows], name)
@@ -328,44 +314,26 @@ class BaseAligner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
 
             def map_block(rows):
                 block = X[rows]
-                if step is None and not self.normalize:
+                if not self.normalize:
                     check_finite_rows(block, name=name)
-                    out[rows] = block
-                    return
+                    if step is None:
+                        out[rows] = block
+                        return
                 block = self._prepare(block, name)
                 if step is None:
                     out[rows] = block
                     return
-                moved = step(block)
-                if self._interpolates and self.alpha != 1:
-                    moved = (1.0 - self.alpha) * block + self.alpha * moved
-                out[rows] = moved / checked_row_norms(moved, name="The aligned rows")[:, None]
+                moved = step.function(block)
+                if not step.normalized:
+                    moved = moved / checked_row_norms(moved, name="The aligned rows")[:, None]
+                out[rows] = moved
 
-        # A general step may carry state (C3's noise generator): keep its blocks in order.
-        map_blocks(map_block, *X.shape, X.itemsize, parallel=step is None or isinstance(step, SpanMap))
+        map_blocks(map_block, *X.shape, X.itemsize, parallel=not getattr(step, "in_order", False))
         return out
 
     def _map_span_block(self, block, span, out, name):
         sq_norms, scales = self._row_scales(block, name)
-        dots = (block @ span.directions_t).astype(np.float64) * scales[:, None]
-        row_weight, direction_weights = span.map.coefficients(sq_norms * scales**2, dots)
-        # T_alpha(u) = (1 - alpha) u + alpha T(u), still a row weight and direction weights.
-        row_weight = (1.0 - self.alpha) + self.alpha * np.broadcast_to(row_weight, sq_norms.shape)
-        direction_weights = self.alpha * np.broadcast_to(direction_weights, dots.shape)
-        out_sq_norms = (
-            row_weight**2 * sq_norms * scales**2
-            + 2.0 * row_weight * np.einsum("ik,ik->i", direction_weights, dots)
-            + np.einsum("ik,kl,il->i", direction_weights, span.gram, direction_weights)
-        )
-        if np.any(out_sq_norms <= 0):
-            raise ValueError("The aligned rows have zero norm and cannot be normalized.")
-        inverse_norms = 1.0 / np.sqrt(out_sq_norms)
-        # einsum scales rows about 1.8x faster than a broadcast multiply by a column.
-        np.einsum("ij,i->ij", block, (row_weight * scales * inverse_norms).astype(block.dtype), out=out)
-        weights = (direction_weights * inverse_norms[:, None]).astype(block.dtype)
-        if span.padded:
-            weights = np.concatenate([weights, np.zeros_like(weights)], axis=1)
-        add_product(out, weights, span.directions)
+        span.apply(block, sq_norms, scales, out)
 
     # ---------------------------------------------------------------- score
     def score(self, X, y):
@@ -410,7 +378,8 @@ class BaseAligner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         )
 
     def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
+        base = super().__sklearn_tags__()
+        tags = AlignerTags(**{field.name: getattr(base, field.name) for field in fields(Tags)})
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         tags.target_tags.required = True
         return tags

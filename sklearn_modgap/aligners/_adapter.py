@@ -3,13 +3,12 @@
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import _fit_context, clone
+from sklearn.base import clone
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
-from sklearn.utils.validation import validate_data
 
-from .._base import BaseAligner, _check_params
-from .._validation import block_slices
+from .._base import BaseAligner
+from .._maps import BlockMap
 
 
 # Published default temperature per objective (see the ``temperature`` parameter).
@@ -40,8 +39,10 @@ class ContrastiveAdapter(BaseAligner):
 
     **This estimator, and only this one in the package, uses pairing to
     fit**: row ``i`` of ``X`` (source) and row ``i`` of ``y`` (target) must
-    be embeddings of the same item.  ``transform`` applies the source head,
-    ``transform_target`` the target head.
+    be embeddings of the same item (with ``sample_domain``, the ``i``-th
+    source row and the ``i``-th target row); its ``needs_pairs`` tag says so.
+    ``transform`` applies the source head, ``transform_target`` the target
+    head.
 
     Parameters
     ----------
@@ -160,49 +161,11 @@ class ContrastiveAdapter(BaseAligner):
         self.random_state = random_state
         self.verbose = verbose
 
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None, *, sample_domain=None):
-        """Train the two heads on paired rows.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_pairs, n_features)
-            Source-modality rows (or, with ``sample_domain``, source and
-            target rows stacked; the ``i``-th source row is paired with the
-            ``i``-th target row).
-        y : array-like of shape (n_pairs, n_features), default=None
-            Target-modality rows, row ``i`` paired with row ``i`` of ``X``.
-        sample_domain : array-like of shape (n_samples,), default=None
-            Stacked mode: ``>= 0`` for source rows, ``< 0`` for target rows.
-
-        Returns
-        -------
-        self : object
-            The fitted adapter.
-        """
-        if sample_domain is None and (y is None or np.ndim(y) != 2):
-            # Bad X is reported before the missing pairs, as every aligner does.
-            validate_data(self, X, reset=True, **_check_params())
-            problem = (
-                "requires y to be passed, but the target y is None"
-                if y is None
-                else f"needs y to be 2-D, got a {np.ndim(y)}-D array"
-            )
-            raise ValueError(
-                f"ContrastiveAdapter {problem}: pass the paired target rows as "
-                "fit(X_source, y=X_target), row i of y the pair of row i of X."
-            )
-        source, target = self._split_fit_data(X, y, sample_domain)
-        if len(source) != len(target):
-            raise ValueError(
-                f"ContrastiveAdapter trains on pairs: the source has {len(source)} rows "
-                f"but the target has {len(target)}; row i of each must be the same item."
-            )
+    def _fit(self, source, target):
         self._train(
             self._prepare(source, "X").astype(np.float32, copy=False),
             self._prepare(target, "y").astype(np.float32, copy=False),
         )
-        return self
 
     def _train(self, source, target):
         import torch
@@ -252,17 +215,21 @@ class ContrastiveAdapter(BaseAligner):
         self.loss_curve_ = np.asarray(net.history[:, "train_loss"])
 
     def _source_map(self):
-        return self.net_.module_.source_head
+        return self._head_map(self.net_.module_.source_head)
 
     def _target_map(self):
-        return self.net_.module_.target_head
+        return self._head_map(self.net_.module_.target_head)
 
-    def _map_rows(self, X, step, name):
-        """Run a head over blocks of prepared rows; heads end with their own normalisation."""
+    def _head_map(self, head):
+        """The head as a block map; heads end with their own normalisation."""
         from ..nets._heads import apply_head
 
-        step.eval()
-        out = np.empty_like(X)
-        for rows in block_slices(*X.shape, X.itemsize):
-            out[rows] = apply_head(step, self._prepare(X[rows], name), self.net_.device)
-        return out
+        head.eval()
+        device = self.net_.device
+        # One device queue: blocks run in order.
+        return BlockMap(lambda block: apply_head(head, block, device), in_order=True, normalized=True)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.needs_pairs = True
+        return tags

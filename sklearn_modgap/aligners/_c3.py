@@ -8,6 +8,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from .._base import BaseAligner
+from .._maps import BlockMap, interpolate
 
 # Rows used by noise_std="auto": enough for a stable mean nearest-neighbour
 # distance, few enough that the estimate costs well under a second.
@@ -130,12 +131,13 @@ class C3(BaseAligner):
             noise = rng.standard_normal(block.shape).astype(block.dtype, copy=False)
             return block + offset.astype(block.dtype) + self.noise_std_ * noise
 
-        return corrupt
+        # The noise advances one generator block by block.
+        return interpolate(BlockMap(corrupt, in_order=True), self.alpha)
 
     def _target_map(self):
         if self.shift == "target":
             return None
-        return lambda block: block - self.target_mean_.astype(block.dtype)
+        return interpolate(lambda block: block - self.target_mean_.astype(block.dtype), self.alpha)
 
 
 def _subsample(A, n_rows, rng):

@@ -5,7 +5,8 @@ from numbers import Real
 import numpy as np
 from sklearn.utils._param_validation import Interval
 
-from .._base import BaseAligner, SpanMap
+from .._base import BaseAligner
+from .._maps import SpanMap, interpolate
 
 
 class CentroidShift(BaseAligner):
@@ -58,7 +59,7 @@ class CentroidShift(BaseAligner):
     (200, 32)
     """
 
-    _finite_check_in_blocks = True
+    _statistics_check_finite = True
 
     _parameter_constraints: dict = {
         **BaseAligner._parameter_constraints,
@@ -76,4 +77,5 @@ class CentroidShift(BaseAligner):
     def _source_map(self):
         # T(u) = u - Delta: row weight 1, weight -1 on the single direction Delta.
         gap = self.source_mean_ - self.target_mean_
-        return SpanMap(gap[None, :], lambda sq_norms, dots: (1.0, -np.ones_like(dots)))
+        shift = SpanMap(gap[None, :], lambda sq_norms, dots: (1.0, -np.ones_like(dots)))
+        return interpolate(shift, self.alpha)

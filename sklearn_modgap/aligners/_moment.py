@@ -7,6 +7,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from .._base import BaseAligner
+from .._maps import BlockMap, interpolate
 from .._stats import descending_eigh
 from .._validation import checked_row_norms
 
@@ -108,7 +109,7 @@ class MomentMatch(BaseAligner):
             dtype = block.dtype
             return (block - mean.astype(dtype)) @ mapping.astype(dtype) + target_mean.astype(dtype)
 
-        return match
+        return interpolate(match, self.alpha)
 
 
 def _ledoit_wolf_shrinkage(cov, fourth_moment, n_samples):
@@ -214,4 +215,5 @@ class RandomTargetReplacement(BaseAligner):
         def replace(block):
             return rows[rng.randint(rows.shape[0], size=block.shape[0])].astype(block.dtype, copy=False)
 
-        return replace
+        # The draws advance one generator block by block.
+        return interpolate(BlockMap(replace, in_order=True), self.alpha)

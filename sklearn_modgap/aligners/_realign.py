@@ -2,7 +2,8 @@
 
 import numpy as np
 
-from .._base import BaseAligner, SpanMap
+from .._base import BaseAligner
+from .._maps import SpanMap, interpolate
 from .._validation import map_blocks
 
 
@@ -77,7 +78,7 @@ class ReAlign(BaseAligner):
     (3, 32)
     """
 
-    _finite_check_in_blocks = True
+    _statistics_check_finite = True
 
     def __init__(self, alpha=1.0, *, normalize=True):
         self.alpha = alpha
@@ -144,4 +145,4 @@ class ReAlign(BaseAligner):
                 [inverse_norms, np.ones_like(inverse_norms)]
             )
 
-        return SpanMap(np.vstack([offset, calibration]), coefficients)
+        return interpolate(SpanMap(np.vstack([offset, calibration]), coefficients), self.alpha)

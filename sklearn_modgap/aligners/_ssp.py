@@ -6,6 +6,7 @@ import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from .._base import BaseAligner
+from .._maps import interpolate
 from .._stats import descending_eigh
 
 
@@ -211,7 +212,7 @@ class SSP(BaseAligner):
         return project
 
     def _source_map(self):
-        return self._projection(self.source_mean_)
+        return interpolate(self._projection(self.source_mean_), self.alpha)
 
     def _target_map(self):
-        return self._projection(self.target_mean_)
+        return interpolate(self._projection(self.target_mean_), self.alpha)

@@ -9,6 +9,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
 from .._base import BaseAligner
+from .._maps import BlockMap
 from .._validation import block_slices, checked_row_norms, single_threaded_blas
 from . import _frame
 from ._circular import circular_statistics, energy_share, nucleus_graph, top_p_graph
@@ -250,8 +251,6 @@ class AnisoAlign(BaseAligner):
     >>> aligner.fit(source, y=target).transform(source[:3]).shape
     (3, 16)
     """
-
-    _interpolates = False
 
     _parameter_constraints: dict = {
         "rank": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
@@ -652,8 +651,9 @@ class AnisoAlign(BaseAligner):
     def _source_map(self):
         # Rebuild each prepared row from its refined polar and V coordinates,
         # then the calibration shift; the base normalises.  ``alpha`` scales
-        # the refinement's bounds, so the base's blend does not apply.
+        # the refinement's bounds, so the map is not blended with the identity.
         def align(block):
             return self._rebuild(block, self._basis(block.dtype)) + self.calibration_shift_.astype(block.dtype)
 
-        return align
+        # The refiner sets torch's process-wide thread count around each block.
+        return BlockMap(align, in_order=True)
