@@ -14,9 +14,9 @@ from numbers import Real
 import numpy as np
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval
-from sklearn.utils import Tags, get_tags
+from sklearn.utils import Tags, _safe_indexing, get_tags
 from sklearn.utils._set_output import _wrap_data_with_container
-from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+from sklearn.utils.validation import _num_samples, check_is_fitted, column_or_1d, validate_data
 
 from ._maps import BlockSpan, SpanMap, as_block_map
 from ._stats import RowMoments
@@ -158,13 +158,14 @@ class BaseAligner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             raise ValueError(
                 "Pass the target sample either as y or inside X with sample_domain, not both."
             )
-        is_target = self._target_rows(sample_domain, X.shape[0])
-        for label, count in (("source (>= 0)", (~is_target).sum()), ("target (< 0)", is_target.sum())):
+        source, target = split_source_target(X, sample_domain=sample_domain)
+        n_target = 0 if target is None else len(target)
+        for label, count in (("source (>= 0)", len(source)), ("target (< 0)", n_target)):
             if count < 2:
                 raise ValueError(
                     f"sample_domain marks {count} {label} row(s); each modality needs at least 2."
                 )
-        return X[~is_target], X[is_target]
+        return source, target
 
     def _fit(self, source, target):
         raise NotImplementedError
@@ -269,12 +270,7 @@ class BaseAligner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
 
     @staticmethod
     def _target_rows(sample_domain, n_rows):
-        domain = column_or_1d(sample_domain)
-        if domain.shape[0] != n_rows:
-            raise ValueError(f"sample_domain has {domain.shape[0]} entries but X has {n_rows} rows.")
-        if not np.issubdtype(domain.dtype, np.number):
-            raise TypeError(f"sample_domain must be numeric, got dtype {domain.dtype}.")
-        return domain < 0
+        return target_rows(sample_domain, n_rows)
 
     def transform_target(self, X):
         """Bring target rows into the aligned space.
@@ -383,6 +379,48 @@ class BaseAligner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         tags.target_tags.required = True
         return tags
+
+
+def target_rows(sample_domain, n_rows):
+    """Boolean mask of the target rows of stacked input: ``sample_domain < 0`` (skada's convention)."""
+    domain = column_or_1d(sample_domain)
+    if domain.shape[0] != n_rows:
+        raise ValueError(f"sample_domain has {domain.shape[0]} entries but X has {n_rows} rows.")
+    if not np.issubdtype(domain.dtype, np.number):
+        raise TypeError(f"sample_domain must be numeric, got dtype {domain.dtype}.")
+    return domain < 0
+
+
+def split_source_target(X, y=None, *, sample_domain=None):
+    """The package's one split of data into source rows and target rows.
+
+    Mode B: ``X`` holds the source rows and a 2-D ``y`` the target rows (a
+    missing or 1-D ``y``, class labels, gives no target rows).  Stacked mode
+    (``sample_domain`` given): ``y`` is ignored and the rows of ``X`` are
+    split by :func:`target_rows`, in their order.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+        Source rows, or source and target rows stacked.
+    y : array-like, default=None
+        Target rows (mode B).
+    sample_domain : array-like of shape (n_samples,), default=None
+        ``>= 0`` for source rows, ``< 0`` for target rows.
+
+    Returns
+    -------
+    source : array-like
+        The source rows.
+    target : array-like or None
+        The target rows, or None when there are none.
+    """
+    if sample_domain is None:
+        return X, (y if y is not None and _ndim(y) == 2 else None)
+    is_target = target_rows(sample_domain, _num_samples(X))
+    source = _safe_indexing(X, np.flatnonzero(~is_target))
+    target = _safe_indexing(X, np.flatnonzero(is_target)) if is_target.any() else None
+    return source, target
 
 
 def _ndim(array):

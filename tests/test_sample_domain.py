@@ -61,3 +61,30 @@ def test_bad_sample_domain_in_transform():
         aligner.transform(X, sample_domain=[1, -1, 1])
     with pytest.raises(TypeError, match="must be numeric"):
         aligner.transform(X, sample_domain=np.array(["a"] * len(X)))
+
+
+def test_one_split_rule_for_fit_and_scorer():
+    import pandas as pd
+
+    from sklearn_modgap._base import split_source_target
+    from sklearn_modgap.metrics import GapScorer
+
+    X = np.arange(12.0).reshape(6, 2) + 1.0
+    domain = np.array([0, -1, 2, -3, 1, 0])
+    source, target = split_source_target(X, sample_domain=domain)
+    np.testing.assert_array_equal(source, X[[0, 2, 4, 5]])
+    np.testing.assert_array_equal(target, X[[1, 3]])
+    frame_source, _ = split_source_target(pd.DataFrame(X), sample_domain=domain)
+    assert list(frame_source.index) == [0, 2, 4, 5]
+    assert split_source_target(X, np.arange(6))[1] is None
+    assert split_source_target(X, sample_domain=np.zeros(6))[1] is None
+    with pytest.raises(ValueError, match="sample_domain has 5 entries but X has 6 rows"):
+        split_source_target(X, sample_domain=domain[:5])
+
+    # The scorer splits stacked rows as fit does: the same numbers as mode B.
+    X, domain = _stacked()
+    fitted = CentroidShift().fit(X, sample_domain=domain)
+    scorer = GapScorer(metrics=("neg_centroid_discrepancy", "instance_consistency"))
+    stacked = scorer(fitted, X, sample_domain=domain)
+    by_mode_b = scorer(fitted, X[domain >= 0], X[domain < 0])
+    assert stacked == pytest.approx(by_mode_b, abs=1e-12)

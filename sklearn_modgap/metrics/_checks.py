@@ -46,6 +46,11 @@ def prepare_two(A, B, *, names, paired=False, min_samples=1):
     return A, B
 
 
+def prepare_pairs(target, source):
+    """Prepare paired target and source rows: the same count, at least two pairs."""
+    return prepare_two(target, source, names=("target", "source"), paired=True, min_samples=2)
+
+
 def stack_normalized(parts, *, names):
     """Validate several embedding sets and stack their normalised rows in one new array.
 

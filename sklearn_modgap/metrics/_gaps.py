@@ -13,14 +13,10 @@ from sklearn.utils._param_validation import Interval, validate_params
 
 from .._stats import RowMoments
 from .._validation import block_slices, single_threaded_blas
-from ._checks import check_subspace_size, prepare_rows, prepare_two
+from ._checks import check_subspace_size, prepare_pairs, prepare_rows, prepare_two
 from ._geometry import centroid_displacement, principal_bases
 
 _TWO_SAMPLES = {"target": ["array-like"], "source": ["array-like"]}
-
-
-def _paired(target, source):
-    return prepare_two(target, source, names=("target", "source"), paired=True)
 
 
 def _mean_pair_cosine(target, source, gap=None):
@@ -74,7 +70,7 @@ def true_pair_cosine(target, source):
     >>> true_pair_cosine([[1.0, 0.0], [0.0, 1.0]], [[1.0, 0.0], [1.0, 0.0]])
     0.5
     """
-    target, source = _paired(target, source)
+    target, source = prepare_pairs(target, source)
     return float(_mean_pair_cosine(target, source))
 
 
@@ -110,7 +106,7 @@ def raw_gap(target, source):
     >>> raw_gap([[1.0, 0.0], [0.0, 1.0]], [[1.0, 0.0], [1.0, 0.0]])
     0.5
     """
-    target, source = _paired(target, source)
+    target, source = prepare_pairs(target, source)
     return float(1.0 - _mean_pair_cosine(target, source))
 
 
@@ -184,7 +180,7 @@ def distribution_gap(target, source):
     >>> distribution_gap(target, [[0.0, 1.0], [1.0, 0.0]])
     2.0
     """
-    target, source = _paired(target, source)
+    target, source = prepare_pairs(target, source)
     return float(1.0 - _mean_pair_cosine(target, source, gap=True))
 
 

@@ -15,7 +15,7 @@ from sklearn.utils._param_validation import Interval, StrOptions, validate_param
 
 from .._stats import RowMoments, descending_eigh
 from .._validation import block_slices, single_threaded_blas
-from ._checks import check_subspace_size, prepare_two
+from ._checks import check_subspace_size, prepare_pairs, prepare_two
 
 _EPS = 1e-12
 # Rows are unit-norm, so a residual covariance of trace below this is rounding
@@ -45,10 +45,6 @@ class _Difference:
 
     def __getitem__(self, rows):
         return self.target[rows].astype(np.float64) - self.source[rows]
-
-
-def _paired(target, source):
-    return prepare_two(target, source, names=("target", "source"), paired=True, min_samples=2)
 
 
 def _unpaired(target, source):
@@ -306,7 +302,7 @@ def paired_distance(target, source, *, centered=False):
     >>> round(paired_distance(target, source), 4), paired_distance(target, source, centered=True)
     (1.4142, 1.4142...)
     """
-    target, source = _paired(target, source)
+    target, source = prepare_pairs(target, source)
     gap = np.zeros(target.shape[1])
     if centered:
         gap = target.mean(axis=0, dtype=np.float64) - source.mean(axis=0, dtype=np.float64)
@@ -354,7 +350,7 @@ def residual_ratio(target, source, *, form="distance"):
     >>> round(residual_ratio(target, [[0.0, 1.0], [1.0, 0.0]], form="energy"), 4)
     1.0
     """
-    target, source = _paired(target, source)
+    target, source = prepare_pairs(target, source)
     if form == "energy":
         gap, cov_r = residual_moments(target, source)
         residual = np.trace(cov_r)
@@ -368,7 +364,7 @@ def residual_ratio(target, source, *, form="distance"):
 
 
 def _residual_spectrum(target, source, centered=True):
-    target, source = _paired(target, source)
+    target, source = prepare_pairs(target, source)
     gap, scatter = residual_moments(target, source)
     if not centered:
         # mean (x - y)(x - y)^T = S_r + g g^T: the uncentred second moment.
@@ -581,7 +577,7 @@ def residual_coverage(target, source, subspace):
     >>> round(residual_coverage(target, source, [[1.0], [-1.0], [0.0]]), 4)
     1.0
     """
-    target, source = _paired(target, source)
+    target, source = prepare_pairs(target, source)
     n_features = target.shape[1]
     if isinstance(subspace, Integral):
         rank = check_subspace_size(int(subspace), target, source, names=("target", "source"))

@@ -9,10 +9,10 @@ import re
 from numbers import Integral
 
 import numpy as np
-from sklearn.utils import _safe_indexing, column_or_1d
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 from sklearn.utils.metadata_routing import MetadataRequest
 
+from .._base import split_source_target
 from ._alignment import (
     _mixing_scores,
     alignment_balance,
@@ -247,19 +247,9 @@ class GapScorer:
     @staticmethod
     def _split(X, y, sample_domain):
         """Source rows, target rows (or None) and whether they are paired."""
-        if sample_domain is None:
-            if y is None or np.ndim(y) != 2:
-                return X, None, False
-            return X, y, len(y) == len(X)
-        domain = column_or_1d(sample_domain)
-        if domain.shape[0] != len(X):
-            raise ValueError(
-                f"sample_domain has {domain.shape[0]} entries but X has {len(X)} rows."
-            )
-        is_target = domain < 0
-        source = _safe_indexing(X, np.flatnonzero(~is_target))
-        target = _safe_indexing(X, np.flatnonzero(is_target)) if is_target.any() else None
-        return source, target, False
+        source, target = split_source_target(X, y, sample_domain=sample_domain)
+        paired = sample_domain is None and target is not None and len(target) == len(source)
+        return source, target, paired
 
     @staticmethod
     def _check_available(name, needs, has_target, paired, sample_domain):
