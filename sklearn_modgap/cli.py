@@ -17,8 +17,6 @@ import numpy as np
 import pandas as pd
 from sklearn.exceptions import FitFailedWarning
 
-# Aligners that learn from the pairing itself cannot enter an unpaired comparison.
-_NEEDS_PAIRING = {"ContrastiveAdapter"}
 IDENTITY = "identity"
 
 
@@ -39,18 +37,19 @@ def available_aligners(random_state=0):
     -------
     aligners : dict of str to estimator
     """
+    from sklearn.utils import get_tags
+
     import sklearn_modgap
     from sklearn_modgap._base import BaseAligner
 
     aligners = {IDENTITY: sklearn_modgap.CentroidShift(alpha=0.0)}
     for name in sklearn_modgap.__all__:
         candidate = getattr(sklearn_modgap, name)
-        if (
-            isinstance(candidate, type)
-            and issubclass(candidate, BaseAligner)
-            and name not in _NEEDS_PAIRING
-        ):
+        if isinstance(candidate, type) and issubclass(candidate, BaseAligner):
             aligner = candidate()
+            # Aligners that learn from the pairing cannot enter an unpaired comparison.
+            if get_tags(aligner).needs_pairs:
+                continue
             if "random_state" in aligner.get_params():
                 aligner.set_params(random_state=random_state)
             aligners[name] = aligner
@@ -71,6 +70,7 @@ def _select_aligners(requested, random_state):
 
 
 def _build_parser():
+    from .metrics._table import KNN_METHODS
     from .report import DEFAULT_GAP_REPORT_METRICS, GAP_REPORT_COLUMNS
 
     from . import __version__
@@ -155,7 +155,7 @@ def _build_parser():
         help="held-out pairs sampled for the k-NN measures (default 5000; 0 = all)",
     )
     compare.add_argument(
-        "--knn", choices=["exact", "approximate"], default="exact",
+        "--knn", choices=list(KNN_METHODS), default="exact",
         help="k-NN back-end of the neighbourhood measures (default exact; approximate "
         "makes --max-knn-pairs 0 affordable on large sets)",
     )
@@ -284,19 +284,20 @@ def _compare(args):
     for warning in caught:
         message = " ".join(str(warning.message).split())
         print(f"modgap: warning: {message}", file=sys.stderr)
-    _print_table(report, args.format, _COMPARE_LEGEND)
+    _print_table(report, args.format, _compare_legend(report.columns))
 
 
 _GLOSSARY = "docs/metrics.rst in the source tree (every symbol with its definition)"
 
-_COMPARE_LEGEND = f"""
-Delta_mu  centroid distance of targets and substitutes (lower is better)
-cos_tp    mean cosine of each substitute to its true target (higher is better)
-Phi, Psi  substitute-to-source cosine / pairwise-geometry correlation (higher keeps the source)
-Omega_k   k-NN overlap of source rows and substitutes (higher keeps the source)
-M_k^Z/X   modality mixing over substitutes / targets, 1 = fully mixed (higher is better)
-alignment_balance  harmonic mean of max(Psi, 0) and mean M_k (higher is better)
-Glossary: {_GLOSSARY}"""
+def _compare_legend(columns):
+    """One line per metric column of the table, from the package's metric table."""
+    from .report import GAP_REPORT_COLUMNS
+
+    metrics = [GAP_REPORT_COLUMNS[column] for column in columns if column in GAP_REPORT_COLUMNS]
+    width = max([len(metric.symbol) for metric in metrics] + [8]) + 2
+    lines = [f"{metric.symbol:<{width}}{metric.legend}" for metric in metrics]
+    return "\n" + "\n".join([*lines, f"Glossary: {_GLOSSARY}"])
+
 
 _DIAGNOSE_LEGEND = f"""
 C_lambda  correlation of the log covariance spectra (1 = same shape)

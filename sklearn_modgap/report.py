@@ -4,10 +4,8 @@ import re
 import sys
 import time
 import warnings
-from dataclasses import dataclass
 from numbers import Integral, Real
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -19,118 +17,14 @@ from sklearn.utils._param_validation import Interval, StrOptions, validate_param
 from sklearn.utils.validation import check_is_fitted
 
 from . import metrics as _metrics
+from .metrics._table import DEFAULT_SYMBOLS, KNN_METHODS, METRICS
 from ._validation import check_embeddings, check_same_features, normalize_rows
 
 
-@dataclass(frozen=True)
-class _Column:
-    """One column of :func:`gap_report`: how to compute it and whether it needs k-NN."""
+# The columns of gap_report, keyed by symbol: the package's one metric table.
+GAP_REPORT_COLUMNS = {metric.symbol: metric for metric in METRICS}
 
-    compute: Callable
-    needs_neighbors: bool
-    description: str
-
-
-# Each entry computes one number from (target, source, substitutes, k,
-# random_state, knn back-end) of the held-out pairs; the metric functions themselves live in
-# sklearn_modgap.metrics.
-GAP_REPORT_COLUMNS = {
-    "Delta_mu": _Column(
-        lambda x, y, z, k, seed, knn: _metrics.centroid_discrepancy(x, z),
-        False,
-        "centroid discrepancy ||mu_x - mu_z|| (lower is better)",
-    ),
-    "cos_tp": _Column(
-        lambda x, y, z, k, seed, knn: _metrics.true_pair_cosine(x, z),
-        False,
-        "mean cosine of each substitute to its true target",
-    ),
-    "Phi": _Column(
-        lambda x, y, z, k, seed, knn: _metrics.instance_consistency(y, z),
-        False,
-        "instance consistency: mean cosine of each substitute to its source row",
-    ),
-    "Psi": _Column(
-        lambda x, y, z, k, seed, knn: _metrics.relative_geometry_consistency(
-            y, z, random_state=seed
-        ),
-        False,
-        "relative geometry consistency of source and substitutes",
-    ),
-    "Omega_k": _Column(
-        lambda x, y, z, k, seed, knn: _metrics.neighborhood_consistency(y, z, k=k, knn=knn),
-        True,
-        "k-NN overlap of source rows and their substitutes",
-    ),
-    "M_k^Z": _Column(
-        lambda x, y, z, k, seed, knn: _metrics.modality_mixing(
-            x, z, k=k, direction="substitute", knn=knn
-        ),
-        True,
-        "modality mixing averaged over the substitutes",
-    ),
-    "M_k^X": _Column(
-        lambda x, y, z, k, seed, knn: _metrics.modality_mixing(
-            x, z, k=k, direction="target", knn=knn
-        ),
-        True,
-        "modality mixing averaged over the target rows",
-    ),
-    "alignment_balance": _Column(
-        lambda x, y, z, k, seed, knn: _metrics.alignment_balance(
-            x, y, z, k=k, random_state=seed, knn=knn
-        ),
-        True,
-        "harmonic mean of max(Psi, 0) and (M_k^Z + M_k^X) / 2",
-    ),
-}
-
-DEFAULT_GAP_REPORT_METRICS = tuple(GAP_REPORT_COLUMNS)
-
-GAP_REPORT_COLUMNS.update(
-    {
-        "A_r": _Column(
-            lambda x, y, z, k, seed, knn: _metrics.residual_anisotropy(x, z, centered=False),
-            False,
-            "A_r(T): anisotropy of the uncentred residual x_i - z_i left by the alignment",
-        ),
-        "A_r_centered": _Column(
-            lambda x, y, z, k, seed, knn: _metrics.residual_anisotropy(x, z),
-            False,
-            "A_r of the mean-corrected residual (x_i - mu_x) - (z_i - mu_z)",
-        ),
-        "raw_gap": _Column(
-            lambda x, y, z, k, seed, knn: _metrics.raw_gap(x, z),
-            False,
-            "mean 1 - cos(x_i, z_i)",
-        ),
-        "distribution_gap": _Column(
-            lambda x, y, z, k, seed, knn: _metrics.distribution_gap(x, z),
-            False,
-            "mean 1 - cos(x_i - mu_x, z_i - mu_z)",
-        ),
-        "gap_angle": _Column(
-            lambda x, y, z, k, seed, knn: _metrics.gap_angle(x, z),
-            False,
-            "angle between the centroids of targets and substitutes, in degrees",
-        ),
-        **{
-            f"recall@{level}": _Column(
-                lambda x, y, z, k, seed, knn, level=level: float(
-                    np.mean(list(_metrics.retrieval_recall(x, z, k=level, knn=knn).values()))
-                ),
-                True,
-                f"retrieval recall@{level}, mean of target->substitute and substitute->target",
-            )
-            for level in (1, 5, 10)
-        },
-        "transfer": _Column(
-            lambda x, y, z, k, seed, knn: _metrics.cross_modal_transfer(x, y, z),
-            True,
-            "top-1 accuracy of a substitute-trained ridge decoder fed target rows",
-        ),
-    }
-)
+DEFAULT_GAP_REPORT_METRICS = DEFAULT_SYMBOLS
 
 
 @validate_params(
@@ -233,7 +127,7 @@ def diagnose(target, source, q="auto"):
         "metrics": [list, tuple, None],
         "k": [Interval(Integral, 2, None, closed="left")],
         "max_knn_pairs": [Interval(Integral, 2, None, closed="left"), None],
-        "knn": [StrOptions({"exact", "approximate"})],
+        "knn": [StrOptions(set(KNN_METHODS))],
         "output_dir": [str, Path, None],
         "progress": ["boolean"],
         "error_score": [StrOptions({"raise"}), Real],
@@ -283,7 +177,8 @@ def gap_report(
         ``Delta_mu`` (centroid discrepancy), ``cos_tp`` (cosine of each
         substitute to its true target), ``Phi``, ``Psi``, ``Omega_k``,
         ``M_k^Z``, ``M_k^X`` and ``alignment_balance``; more are ``A_r``
-        (``A_r(T)``, anisotropy of ``x_i - z_i``), ``raw_gap``,
+        (``A_r(T)``, anisotropy of ``x_i - z_i``), ``A_r_centered``, ``M_k``
+        (mean of ``M_k^Z`` and ``M_k^X``), ``D`` (mean paired distance), ``raw_gap``,
         ``distribution_gap``, ``gap_angle``, ``recall@1``, ``recall@5``,
         ``recall@10`` (cross-modal retrieval, mean of both directions) and
         ``transfer`` (:func:`~sklearn_modgap.metrics.cross_modal_transfer`).

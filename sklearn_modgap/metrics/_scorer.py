@@ -13,85 +13,12 @@ from sklearn.utils._param_validation import Interval, StrOptions, validate_param
 from sklearn.utils.metadata_routing import MetadataRequest
 
 from .._base import split_source_target
-from ._alignment import (
-    _mixing_scores,
-    alignment_balance,
-    centroid_discrepancy,
-    instance_consistency,
-    neighborhood_consistency,
-    relative_geometry_consistency,
-)
-from ._gaps import true_pair_cosine
-from ._geometry import paired_distance, residual_anisotropy
 from ._knn import KNN_METHODS
-from ._tasks import cross_modal_transfer, retrieval_recall
+from ._table import METRICS, recall_metric
 
-# Which data each metric needs: the source rows and their substitutes are
-# always there; "target" needs a sample of the target modality (y, or the
-# target rows of stacked input); "pairs" needs target rows paired with X.
-_METRICS = {
-    "alignment_balance": (
-        "target",
-        lambda d, s: alignment_balance(
-            d["target"], d["source"], d["substitutes"], k=s.k, random_state=s.random_state,
-            knn=s.knn,
-        ),
-    ),
-    "modality_mixing": (
-        "target",
-        lambda d, s: float(np.mean(list(_mixing(d, s).values()))),
-    ),
-    "modality_mixing_substitute": ("target", lambda d, s: _mixing(d, s)["substitute"]),
-    "modality_mixing_target": ("target", lambda d, s: _mixing(d, s)["target"]),
-    "neg_centroid_discrepancy": (
-        "target",
-        lambda d, s: -centroid_discrepancy(d["target"], d["substitutes"]),
-    ),
-    "instance_consistency": (
-        "source",
-        lambda d, s: instance_consistency(d["source"], d["substitutes"]),
-    ),
-    "relative_geometry_consistency": (
-        "source",
-        lambda d, s: relative_geometry_consistency(
-            d["source"], d["substitutes"], random_state=s.random_state
-        ),
-    ),
-    "neighborhood_consistency": (
-        "source",
-        lambda d, s: neighborhood_consistency(d["source"], d["substitutes"], k=s.k, knn=s.knn),
-    ),
-    "true_pair_cosine": ("pairs", lambda d, s: true_pair_cosine(d["target"], d["substitutes"])),
-    "neg_paired_distance": ("pairs", lambda d, s: -paired_distance(d["target"], d["substitutes"])),
-    "neg_residual_anisotropy": (
-        "pairs",
-        lambda d, s: -residual_anisotropy(d["target"], d["substitutes"], centered=False),
-    ),
-    "neg_residual_anisotropy_centered": (
-        "pairs",
-        lambda d, s: -residual_anisotropy(d["target"], d["substitutes"]),
-    ),
-    "cross_modal_transfer": (
-        "pairs",
-        lambda d, s: cross_modal_transfer(d["target"], d["source"], d["substitutes"]),
-    ),
-}
+_METRICS = {metric.scorer_name: metric for metric in METRICS}
 _RECALL = re.compile(r"retrieval_recall@([1-9][0-9]*)$")
-_LOWER_IS_BETTER = {name[len("neg_"):] for name in _METRICS if name.startswith("neg_")}
-
-
-def _mixing(data, scorer):
-    return _mixing_scores(
-        data["target"], data["substitutes"], scorer.k, ("substitute", "target"), scorer.knn
-    )
-
-
-def _recall(level):
-    def score(data, scorer):
-        recalls = retrieval_recall(data["target"], data["substitutes"], k=level, knn=scorer.knn)
-        return (recalls[f"target_to_substitute_recall@{level}"]
-                + recalls[f"substitute_to_target_recall@{level}"]) / 2.0
-    return "pairs", score
+_LOWER_IS_BETTER = {metric.name for metric in METRICS if not metric.higher_is_better}
 
 
 def _resolve(name):
@@ -99,13 +26,13 @@ def _resolve(name):
         return _METRICS[name]
     match = _RECALL.match(name) if isinstance(name, str) else None
     if match:
-        return _recall(int(match.group(1)))
+        return recall_metric(int(match.group(1)))
     if name in _LOWER_IS_BETTER:
         raise ValueError(
             f"{name!r} is lower-is-better; request it as 'neg_{name}' so that higher "
             "scores are better, as scikit-learn's model selection expects."
         )
-    known = sorted(_METRICS) + ["retrieval_recall@<k>"]
+    known = sorted(n for n in _METRICS if not _RECALL.match(n)) + ["retrieval_recall@<k>"]
     raise ValueError(f"Unknown metric {name!r}; choose from {known}.")
 
 
@@ -133,7 +60,8 @@ class GapScorer:
 
     - needing a target sample: ``"alignment_balance"``, ``"modality_mixing"``
       (mean of ``M_k^Z`` and ``M_k^X``), ``"modality_mixing_substitute"``,
-      ``"modality_mixing_target"``, ``"neg_centroid_discrepancy"``;
+      ``"modality_mixing_target"``, ``"neg_centroid_discrepancy"``,
+      ``"neg_gap_angle"``;
     - needing only the source rows: ``"instance_consistency"`` (``Phi``),
       ``"relative_geometry_consistency"`` (``Psi``),
       ``"neighborhood_consistency"`` (``Omega_k``);
@@ -141,8 +69,12 @@ class GapScorer:
       and ``z_i``), ``"neg_paired_distance"``, ``"neg_residual_anisotropy"``
       (the uncentred ``A_r(T)`` of App. B.2),
       ``"neg_residual_anisotropy_centered"`` (the mean-corrected ``A_r``),
+      ``"neg_raw_gap"``, ``"neg_distribution_gap"``,
       ``"cross_modal_transfer"`` and ``"retrieval_recall@<k>"``
       (mean of both directions).
+
+    These are the metrics of :func:`~sklearn_modgap.report.gap_report`
+    under their function names (one table serves both).
 
     Parameters
     ----------
@@ -237,9 +169,14 @@ class GapScorer:
             if data[data_key] is not None:
                 data[data_key] = np.asarray(data[data_key])
         scores = {}
-        for name, (needs, metric) in self._resolved.items():
-            self._check_available(name, needs, target is not None, paired, sample_domain)
-            scores[name] = float(metric(data, self))
+        for name, metric in self._resolved.items():
+            self._check_available(name, metric.needs, target is not None, paired, sample_domain)
+            value = float(
+                metric.compute(
+                    data["target"], data["source"], data["substitutes"], self.k, self.random_state, self.knn
+                )
+            )
+            scores[name] = value if metric.higher_is_better else -value
         if isinstance(self.metrics, str):
             return scores[self.metrics]
         return scores
