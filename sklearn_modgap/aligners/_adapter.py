@@ -168,8 +168,6 @@ class ContrastiveAdapter(BaseAligner):
         )
 
     def _train(self, source, target):
-        import torch
-
         from ..nets import (
             AdapterNet,
             ATPCUCriterion,
@@ -204,13 +202,12 @@ class ContrastiveAdapter(BaseAligner):
             criterion=criterion,
             **{f"criterion__{name}": value for name, value in objective.items()},
             callbacks=callbacks,
+            random_state=seed,
             iterator_train__seed=seed,
             device=self.device_,
             verbose=self.verbose,
         )
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            net.fit({"source": source, "target": target}, y=None)
+        net.fit({"source": source, "target": target}, y=None)
         self.net_ = net
         self.loss_curve_ = np.asarray(net.history[:, "train_loss"])
 

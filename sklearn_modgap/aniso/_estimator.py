@@ -541,15 +541,18 @@ class AnisoAlign(BaseAligner):
         from ._prior import PhasePrior
 
         prior = clone(self.prior) if self.prior is not None else PhasePrior()
-        prior.set_params(module__n_blocks=self.n_blocks_, **self._net_settings(seed))
-        prior.phase_field_ = self._phase_field()
-        prior.noise_range_ = tuple(float(s) for s in self.noise_range)
+        prior.set_params(
+            module__n_blocks=self.n_blocks_,
+            phase_field=self._phase_field(),
+            noise_range=tuple(float(s) for s in self.noise_range),
+            **self._net_settings(seed),
+        )
         X = {
             "phase": phase.astype(np.float32),
             "log_radius": ((log_radius - self.radius_center_) / self.radius_scale_).astype(np.float32),
         }
         prior.fit(X)
-        del prior.phase_field_
+        _drop_training_inputs(prior, "phase_field")
         prior.module_.requires_grad_(False)
         prior.module_.eval()
         return prior
@@ -589,20 +592,20 @@ class AnisoAlign(BaseAligner):
             module__bound_theta=self.alpha * self.bound_theta,
             module__bound_radius=self.alpha * self.bound_radius,
             module__bound_complement=self.alpha * self.bound_complement,
+            objective=RefinementObjective(
+                prior=self.prior_.module_ if self.prior_ is not None else None,
+                field=self._phase_field(),
+                noise_range=tuple(float(s) for s in self.noise_range),
+                radius_scale=torch.as_tensor(self.radius_scale_, dtype=torch.float32, device=self.device_),
+                prior_weight=self.prior_weight if self.use_prior else 0.0,
+                phase_weight=self.phase_weight if self.use_phase_constraint else 0.0,
+                fidelity_weight=self.fidelity_weight,
+                phase_loss=self.phase_loss,
+            ),
             **self._net_settings(seed),
         )
-        refiner.objective_ = RefinementObjective(
-            prior=self.prior_.module_ if self.prior_ is not None else None,
-            field=self._phase_field(),
-            noise_range=tuple(float(s) for s in self.noise_range),
-            radius_scale=torch.as_tensor(self.radius_scale_, dtype=torch.float32, device=self.device_),
-            prior_weight=self.prior_weight if self.use_prior else 0.0,
-            phase_weight=self.phase_weight if self.use_phase_constraint else 0.0,
-            fidelity_weight=self.fidelity_weight,
-            phase_loss=self.phase_loss,
-        )
         refiner.fit(features)
-        del refiner.objective_
+        _drop_training_inputs(refiner, "objective")
         refiner.module_.eval()
         return refiner
 
@@ -632,7 +635,7 @@ class AnisoAlign(BaseAligner):
     def _refine(self, features):
         import torch
 
-        from ._training import single_torch_thread
+        from ..nets._training import single_torch_thread
 
         net = self.refiner_
         device = next(net.module_.parameters()).device
@@ -657,3 +660,12 @@ class AnisoAlign(BaseAligner):
 
         # The refiner sets torch's process-wide thread count around each block.
         return BlockMap(align, in_order=True)
+
+
+def _drop_training_inputs(net, name):
+    """Forget a fitted net's loss inputs: tensors on the fit device that transform never reads.
+
+    A pickle of the aligner then holds only the net's module, which skorch
+    maps to the CPU on loading; the net is refitted with the inputs given again.
+    """
+    setattr(net, name, None)

@@ -9,10 +9,9 @@ import math
 
 import numpy as np
 import torch
-from skorch.dataset import unpack_data
 from torch import nn
 
-from ._training import SeededNet
+from ..nets._training import SeededNet
 
 # Images 2*pi*n of the wrapped Gaussian kept in its score: with noise levels
 # up to pi the omitted terms weigh less than exp(-12).
@@ -146,21 +145,31 @@ def noise_levels(uniform, sigma_min, sigma_max):
     return sigma_min * (sigma_max / sigma_min) ** uniform
 
 
-def score_matching_loss(score_module, field, phase, log_radius, uniform, noise, sigma_min, sigma_max):
-    """Eq. 6 with ``lambda_t = 2 sigma_t^2``, for given draws of ``t`` and noise.
+def score_matching_terms(score_module, field, phase, log_radius, uniform, noise, sigma_min, sigma_max):
+    """The network's score, its target and ``sigma_t`` of Eq. 6, for given draws of ``t`` and noise.
 
     ``phi_tilde = wrap(mu_phi + sqrt(2) sigma_t eps)`` around the drifted
-    centre ``mu_phi``; the loss is the weighted squared error of the
-    network's score against the score of that wrapped Gaussian (variance
-    ``2 sigma_t^2``), averaged over rows and blocks.
+    centre ``mu_phi``; the target is the score of that wrapped Gaussian
+    (variance ``2 sigma_t^2``).
     """
     sigma = noise_levels(uniform, sigma_min, sigma_max)
     centre = field.centre(phase, sigma)
     noise_std = math.sqrt(2.0) * sigma
     perturbed = wrap(centre + noise_std * noise)
     target = wrapped_gaussian_score(perturbed, centre, noise_std)
-    predicted = score_module(perturbed, log_radius, sigma)
+    return score_module(perturbed, log_radius, sigma), target, sigma
+
+
+def weighted_score_error(predicted, target, sigma):
+    """Eq. 6 with ``lambda_t = 2 sigma_t^2``, averaged over rows and blocks."""
     return (2 * sigma**2 * (predicted - target) ** 2).mean()
+
+
+def score_matching_loss(score_module, field, phase, log_radius, uniform, noise, sigma_min, sigma_max):
+    """Eq. 6 for given draws of ``t`` and noise (see :func:`score_matching_terms`)."""
+    return weighted_score_error(
+        *score_matching_terms(score_module, field, phase, log_radius, uniform, noise, sigma_min, sigma_max)
+    )
 
 
 class PhaseScoreModule(nn.Module):
@@ -198,77 +207,44 @@ class PhasePrior(SeededNet):
     """skorch net that trains the phase score network of stage I.
 
     ``fit(X)`` takes ``X = {"phase": theta, "log_radius": r}`` of target rows
-    (``r`` is the standardised ``log(rho + eps)``); the phase field of the
-    drift (``phase_field_``) and the noise schedule (``noise_range_``,
-    ``(sigma_min, sigma_max)``) are set by :class:`AnisoAlign` before
-    fitting.  Each step draws ``t ~ U(0, 1)`` and Gaussian noise per row and
-    minimises the denoising score-matching loss of Eq. 6.
+    (``r`` is the standardised ``log(rho + eps)``).  Each step draws
+    ``t ~ U(0, 1)`` and Gaussian noise per row, perturbs the phases around
+    the drifted centres of ``phase_field`` (``forward_batch``) and minimises
+    the denoising score-matching loss of Eq. 6 (``get_loss``).
+    :class:`AnisoAlign` passes its phase field and noise schedule; the net
+    can also be fitted on its own with a :class:`PhaseField`.
 
     Parameters
     ----------
     module : torch module class, default=PhaseScoreModule
         The network trained.
-    criterion : torch loss class, default=torch.nn.MSELoss
-        Required by skorch; the loss actually minimised is ``step_loss``.
-    optimizer : torch optimizer class, default=torch.optim.Adam
-        The optimizer.
+    phase_field : PhaseField or None, default=None
+        The circular statistics of the drift; required by ``fit``.
+    noise_range : tuple of float, default=(0.05, 1.5)
+        ``(sigma_min, sigma_max)`` of the geometric noise schedule.
     lr : float, default=2e-3
         Learning rate.
-    max_epochs : int, default=20
-        Largest number of epochs.
-    batch_size : int, default=256
-        Rows per batch (smaller on small data, see ``min_batches``).
-    validation_fraction : float, default=0.1
-        Share of the fit rows held out to judge early stopping; 0 disables it.
-    patience : int, default=5
-        Epochs without improvement of the held-out loss before stopping.
-    min_batches : int, default=16
-        Least number of batches in a training epoch.
-    random_state : int, default=0
-        Seed of the whole fit (initialisation, shuffling, noise, held-out slice).
-    verbose : int, default=0
-        skorch verbosity.
     **kwargs
-        Any other ``skorch.NeuralNet`` parameter, e.g. ``module__hidden_units``.
+        Any parameter of :class:`~sklearn_modgap.nets.SeededNet` (seeding,
+        batching, early stopping, device) or of ``skorch.NeuralNet``.
     """
 
     def __init__(
-        self,
-        module=PhaseScoreModule,
-        *,
-        criterion=nn.MSELoss,
-        optimizer=torch.optim.Adam,
-        lr=2e-3,
-        max_epochs=20,
-        batch_size=256,
-        validation_fraction=0.1,
-        patience=5,
-        min_batches=16,
-        random_state=0,
-        verbose=0,
-        **kwargs,
+        self, module=PhaseScoreModule, *, phase_field=None, noise_range=(0.05, 1.5), lr=2e-3, **kwargs
     ):
-        super().__init__(
-            module,
-            criterion=criterion,
-            optimizer=optimizer,
-            lr=lr,
-            max_epochs=max_epochs,
-            batch_size=batch_size,
-            validation_fraction=validation_fraction,
-            patience=patience,
-            min_batches=min_batches,
-            random_state=random_state,
-            verbose=verbose,
-            **kwargs,
-        )
+        super().__init__(module, lr=lr, **kwargs)
+        self.phase_field = phase_field
+        self.noise_range = noise_range
 
-    def step_loss(self, batch, training):
-        Xi = self.to_device(unpack_data(batch)[0])
-        phase, log_radius = Xi["phase"], Xi["log_radius"]
+    def forward_batch(self, X, training):
+        if self.phase_field is None:
+            raise ValueError("PhasePrior needs phase_field, the PhaseField of the drift, to be fitted.")
+        phase, log_radius = X["phase"], X["log_radius"]
         uniform = self.rand((phase.shape[0], 1), training)
         noise = self.randn(phase.shape, training)
-        loss = score_matching_loss(
-            self.module_, self.phase_field_, phase, log_radius, uniform, noise, *self.noise_range_
+        return score_matching_terms(
+            self.module_, self.phase_field, phase, log_radius, uniform, noise, *self.noise_range
         )
-        return loss, loss.detach()
+
+    def get_loss(self, y_pred, y_true=None, X=None, training=False):
+        return weighted_score_error(*y_pred)

@@ -1,11 +1,10 @@
 """Stage II of AnisoAlign (Sec. 4.4.2): the prior-guided bounded refinement."""
 
 import torch
-from skorch.dataset import unpack_data
 from torch import nn
 
 from ._prior import score_matching_loss
-from ._training import SeededNet
+from ..nets._training import SeededNet
 
 
 class RefinerModule(nn.Module):
@@ -65,76 +64,34 @@ class Refiner(SeededNet):
     ``fit(X)`` takes the globally initialised source rows,
     ``X = {"phase": theta0, "log_radius": r0, "complement": v0, "radius": rho0}``
     (``r0`` standardised like the prior's input, ``v0`` in target standard
-    deviations, ``rho0`` the radii that weigh Eq. 9).  Source rows only: no target row enters a batch, so no
-    pairing can be used.  :class:`AnisoAlign` sets ``objective_`` (the frozen
-    prior, the phase field and the loss weights) before fitting.  The loss is
+    deviations, ``rho0`` the radii that weigh Eq. 9).  Source rows only: no
+    target row enters a batch, so no pairing can be used.  The step refines
+    the batch (``forward_batch``) and ``get_loss`` is
     ``prior_weight * L^II + phase_weight * L^Phi + fidelity_weight * L^fid``
-    where ``L^II`` (Eq. 8) is the frozen prior's denoising score-matching
-    loss evaluated on the refined phases (low where the refined phases look
-    like target phases to the prior), ``L^Phi`` (Eq. 9) the radius-weighted
-    deformation of each row's relative phases on the graph ``E`` (or, with
-    ``phase_loss="moments"``, the
-    mismatch of the batch's trigonometric moments to the target's), and
-    ``L^fid`` an optional mean squared update relative to its bound.
+    of its ``objective`` (a :class:`RefinementObjective`), where ``L^II``
+    (Eq. 8) is the frozen prior's denoising score-matching loss evaluated on
+    the refined phases (low where the refined phases look like target phases
+    to the prior), ``L^Phi`` (Eq. 9) the radius-weighted deformation of each
+    row's relative phases on the graph ``E`` (or, with
+    ``phase_loss="moments"``, the mismatch of the batch's trigonometric
+    moments to the target's), and ``L^fid`` an optional mean squared update
+    relative to its bound.  :class:`AnisoAlign` passes its objective; the
+    net can also be fitted on its own.
 
     Parameters
     ----------
     module : torch module class, default=RefinerModule
         The network trained.
-    criterion : torch loss class, default=torch.nn.MSELoss
-        Required by skorch; the loss actually minimised is ``step_loss``.
-    optimizer : torch optimizer class, default=torch.optim.Adam
-        The optimizer.
-    lr : float, default=1e-3
-        Learning rate.
-    max_epochs : int, default=20
-        Largest number of epochs.
-    batch_size : int, default=256
-        Rows per batch (smaller on small data, see ``min_batches``).
-    validation_fraction : float, default=0.1
-        Share of the fit rows held out to judge early stopping; 0 disables it.
-    patience : int, default=5
-        Epochs without improvement of the held-out loss before stopping.
-    min_batches : int, default=16
-        Least number of batches in a training epoch.
-    random_state : int, default=0
-        Seed of the whole fit (initialisation, shuffling, noise, held-out slice).
-    verbose : int, default=0
-        skorch verbosity.
+    objective : RefinementObjective or None, default=None
+        What the loss needs besides the batch; required by ``fit``.
     **kwargs
-        Any other ``skorch.NeuralNet`` parameter, e.g. ``module__hidden_units``.
+        Any parameter of :class:`~sklearn_modgap.nets.SeededNet` (seeding,
+        batching, early stopping, device) or of ``skorch.NeuralNet``.
     """
 
-    def __init__(
-        self,
-        module=RefinerModule,
-        *,
-        criterion=nn.MSELoss,
-        optimizer=torch.optim.Adam,
-        lr=1e-3,
-        max_epochs=20,
-        batch_size=256,
-        validation_fraction=0.1,
-        patience=5,
-        min_batches=16,
-        random_state=0,
-        verbose=0,
-        **kwargs,
-    ):
-        super().__init__(
-            module,
-            criterion=criterion,
-            optimizer=optimizer,
-            lr=lr,
-            max_epochs=max_epochs,
-            batch_size=batch_size,
-            validation_fraction=validation_fraction,
-            patience=patience,
-            min_batches=min_batches,
-            random_state=random_state,
-            verbose=verbose,
-            **kwargs,
-        )
+    def __init__(self, module=RefinerModule, *, objective=None, **kwargs):
+        super().__init__(module, **kwargs)
+        self.objective = objective
 
     def refine(self, phase, log_radius, complement, radius_scale):
         """Refined ``(theta, r, v)`` of a batch; ``r`` standardised like its input."""
@@ -145,12 +102,14 @@ class Refiner(SeededNet):
             complement + d_complement,
         ), (d_phase, d_log_radius, d_complement)
 
-    def step_loss(self, batch, training):
-        objective = self.objective_
-        Xi = self.to_device(unpack_data(batch)[0])
-        (phase, log_radius, _), updates = self.refine(
-            Xi["phase"], Xi["log_radius"], Xi["complement"], objective.radius_scale
-        )
+    def forward_batch(self, X, training):
+        if self.objective is None:
+            raise ValueError("Refiner needs objective, a RefinementObjective, to be fitted.")
+        return self.refine(X["phase"], X["log_radius"], X["complement"], self.objective.radius_scale)
+
+    def get_loss(self, y_pred, y_true=None, X=None, training=False):
+        objective = self.objective
+        (phase, log_radius, _), updates = y_pred
         loss = torch.zeros((), device=phase.device)
         if objective.prior_weight > 0:
             uniform = self.rand((phase.shape[0], 1), training)
@@ -162,7 +121,7 @@ class Refiner(SeededNet):
         if objective.phase_weight > 0:
             if objective.phase_loss == "relative":
                 # Eq. 9: each row keeps its own relative phases on the graph.
-                phase_loss = objective.field.relative_phase_penalty(phase, Xi["phase"], Xi["radius"])
+                phase_loss = objective.field.relative_phase_penalty(phase, X["phase"], X["radius"])
             else:
                 phase_loss = objective.field.moment_mismatch(phase)
             loss = loss + objective.phase_weight * phase_loss
@@ -173,11 +132,27 @@ class Refiner(SeededNet):
                 if bound > 0 and update.shape[1] > 0
             )
             loss = loss + objective.fidelity_weight * fidelity
-        return loss, phase.detach()
+        return loss
 
 
 class RefinementObjective:
-    """What the refiner's loss needs besides its batch (set as ``Refiner.objective_``)."""
+    """What the refiner's loss needs besides its batch (``Refiner(objective=...)``).
+
+    Parameters
+    ----------
+    prior : torch module or None
+        The frozen phase score network (needed when ``prior_weight > 0``).
+    field : PhaseField
+        The phase field of the target.
+    noise_range : tuple of float
+        ``(sigma_min, sigma_max)`` of the prior's noise schedule.
+    radius_scale : float or tensor
+        Scale of the standardised log radii.
+    prior_weight, phase_weight, fidelity_weight : float
+        Weights of ``L^II``, ``L^Phi`` and ``L^fid``.
+    phase_loss : {"relative", "moments"}
+        The form of ``L^Phi``.
+    """
 
     def __init__(
         self, prior, field, noise_range, radius_scale, prior_weight, phase_weight, fidelity_weight, phase_loss

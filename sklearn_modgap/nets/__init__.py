@@ -28,6 +28,7 @@ def resolve_device(device):
 
 
 _LAZY = {
+    "SeededNet": "._training",
     "AdapterNet": "._adapter_net",
     "PairBatches": "._adapter_net",
     "InfoNCECriterion": "._adapter_net",

@@ -7,6 +7,7 @@ from torch import nn
 
 from ..losses import atp_loss, cma_loss, cu_loss, info_nce
 from ._heads import PairedHeads
+from ._training import SeededNet
 
 
 def batch_count(n_rows, batch_size):
@@ -104,15 +105,16 @@ class ATPCUCriterion(nn.Module):
         return loss + self.cu_weight * self.cu_scale * cu_loss(target, source, self.cu_t)
 
 
-class AdapterNet(NeuralNet):
+class AdapterNet(SeededNet):
     """skorch net of :class:`~sklearn_modgap.ContrastiveAdapter`.
 
-    A :class:`skorch.NeuralNet` whose module maps a paired batch to the two
-    head outputs and whose ``get_loss`` hands them to the criterion.  Pass an
-    instance as ``ContrastiveAdapter(net=...)`` to set training options
-    (``lr``, ``max_epochs``, ``batch_size``, ``optimizer``, callbacks) and to
-    search them as ``net__lr`` and so on; the adapter clones it in ``fit``
-    and sets the module's width, the criterion, the device and the curriculum.
+    A :class:`~sklearn_modgap.nets.SeededNet` whose module maps a paired
+    batch to the two head outputs and whose ``get_loss`` hands them to the
+    criterion.  Pass an instance as ``ContrastiveAdapter(net=...)`` to set
+    training options (``lr``, ``max_epochs``, ``batch_size``, ``optimizer``,
+    callbacks) and to search them as ``net__lr`` and so on; the adapter
+    clones it in ``fit`` and sets the module's width, the criterion, the
+    seed, the device and the curriculum.
 
     Parameters
     ----------
@@ -122,22 +124,23 @@ class AdapterNet(NeuralNet):
         Loss module class, called as ``criterion(target_out, source_out)``.
     optimizer : type, default=torch.optim.AdamW
         Optimiser class.
-    lr : float, default=1e-3
-        Learning rate.
-    max_epochs : int, default=20
-        Passes over the pairs.
     batch_size : int, default=256
         Pairs per contrastive batch (the negatives of each pair).
     iterator_train : type, default=PairBatches
-        Batch iterator.
-    train_split : callable or None, default=None
-        No internal validation split: the adapter is evaluated on held-out
-        pairs by the caller.
-    verbose : int, default=0
-        skorch's progress printing.
+        Batch iterator: contrastive batches of whole pairs, a one-row tail
+        joined to the last batch.
+    validation_fraction : float, default=0.0
+        No held-out split and no early stopping: the adapter is evaluated on
+        held-out pairs by the caller.
+    min_batches : int, default=1
+        Batches are ``batch_size`` pairs whatever the data size.
+    torch_threads : int or None, default=None
+        torch's own thread setting: the heads are ``d x d`` products.
     **kwargs
-        Any other :class:`skorch.NeuralNet` parameter, including prefixed
-        ones such as ``optimizer__weight_decay``.
+        Any other parameter of :class:`~sklearn_modgap.nets.SeededNet`
+        (``lr``, ``max_epochs``, ``random_state``, ...) or of
+        :class:`skorch.NeuralNet`, including prefixed ones such as
+        ``optimizer__weight_decay``.
     """
 
     def __init__(
@@ -145,27 +148,29 @@ class AdapterNet(NeuralNet):
         module=PairedHeads,
         criterion=InfoNCECriterion,
         optimizer=torch.optim.AdamW,
-        lr=1e-3,
-        max_epochs=20,
         batch_size=256,
         iterator_train=PairBatches,
-        train_split=None,
-        verbose=0,
+        validation_fraction=0.0,
+        min_batches=1,
+        torch_threads=None,
         **kwargs,
     ):
         super().__init__(
             module,
-            criterion,
+            criterion=criterion,
             optimizer=optimizer,
-            lr=lr,
-            max_epochs=max_epochs,
             batch_size=batch_size,
             iterator_train=iterator_train,
-            train_split=train_split,
-            verbose=verbose,
+            validation_fraction=validation_fraction,
+            min_batches=min_batches,
+            torch_threads=torch_threads,
             **kwargs,
         )
 
-    def get_loss(self, y_pred, y_true, X=None, training=False):
+    def get_iterator(self, dataset, training=False):
+        # PairBatches slices the whole tensors itself; it takes the dataset as skorch hands it.
+        return NeuralNet.get_iterator(self, dataset, training=training)
+
+    def get_loss(self, y_pred, y_true=None, X=None, training=False):
         source_out, target_out = y_pred
         return self.criterion_(target_out, source_out)

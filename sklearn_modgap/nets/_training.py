@@ -1,5 +1,5 @@
-"""What the two skorch nets of AnisoAlign share: a seeded held-out split,
-early stopping on it, seeded validation noise and a seeded fit."""
+"""The one training base of the package's nets: seeding, batching, device,
+threads, early stopping on a seeded held-out split, and the loss in ``get_loss``."""
 
 import math
 from contextlib import contextmanager
@@ -8,7 +8,8 @@ import numpy as np
 import torch
 from skorch import NeuralNet
 from skorch.callbacks import EarlyStopping
-from skorch.dataset import ValidSplit
+from skorch.dataset import ValidSplit, unpack_data
+from torch import nn
 from torch.utils.data import BatchSampler, RandomSampler, SequentialSampler
 
 
@@ -17,51 +18,116 @@ def _silent(*args, **kwargs):
 
 
 @contextmanager
-def single_torch_thread():
-    """Run torch on one intra-op thread, restoring the caller's setting.
-
-    The nets are small (a few hundred units): their per-batch products gain
-    nothing from a second thread, and on a shared 2-core machine the threads'
-    synchronisation made a fit 10 times slower in our measurements.
-    """
+def torch_threads(n_threads):
+    """Run torch on ``n_threads`` intra-op threads (None: unchanged), restoring the caller's setting."""
+    if n_threads is None:
+        yield
+        return
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+    torch.set_num_threads(n_threads)
     try:
         yield
     finally:
         torch.set_num_threads(threads)
 
 
+def single_torch_thread():
+    """Run torch on one intra-op thread, restoring the caller's setting.
+
+    AnisoAlign's nets are small (a few hundred units): their per-batch
+    products gain nothing from a second thread (see docs/anisoalign.md).
+    """
+    return torch_threads(1)
+
+
 class SeededNet(NeuralNet):
     """A ``NeuralNet`` whose whole fit is a function of ``random_state``.
 
-    ``fit`` runs under a forked torch RNG seeded with ``random_state`` (the
-    caller's global RNG is left untouched); a ``validation_fraction`` slice of
-    the fit rows, drawn with the same seed, is held out, and training stops
-    when its loss has not improved for ``patience`` epochs (the best weights
-    are restored).  A training epoch has at least ``min_batches`` batches
+    The training base of every net of the package (the adapter's heads,
+    AnisoAlign's phase prior and refiner).  ``fit`` runs under a forked
+    torch RNG seeded with ``random_state`` (the caller's global RNG is left
+    untouched) and, with ``torch_threads``, on that many intra-op threads; a
+    ``validation_fraction`` slice of the fit rows, drawn with the same seed,
+    is held out, and an early-stopping callback ends training when its loss
+    has not improved for ``patience`` epochs (the best weights are
+    restored).  A training epoch has at least ``min_batches`` batches
     (smaller batches on small data), so that early stopping judges training
-    progress, not single steps.  Losses that draw noise draw it from ``noise_generator``:
-    during validation it restarts from the same seed every epoch, so the
-    validation losses of different epochs are comparable.
+    progress, not single steps.  Losses that draw noise draw it from
+    ``noise_generator``: during validation it restarts from the same seed
+    every epoch, so the validation losses of different epochs are
+    comparable.
+
+    A step calls ``forward_batch(X, training)`` (default: the module on the
+    batch's arrays) and hands its output to ``get_loss``; subclasses change
+    these two hooks.
+
+    Parameters
+    ----------
+    module : torch module class
+        The network trained.
+    criterion : torch loss class, default=torch.nn.MSELoss
+        The criterion that skorch's ``get_loss`` applies; nets whose loss is
+        not a criterion of the output override ``get_loss``.
+    optimizer : torch optimizer class, default=torch.optim.Adam
+        The optimizer.
+    lr : float, default=1e-3
+        Learning rate.
+    max_epochs : int, default=20
+        Largest number of epochs.
+    batch_size : int, default=256
+        Rows per batch (smaller on small data, see ``min_batches``).
+    validation_fraction : float, default=0.1
+        Share of the fit rows held out to judge early stopping; 0 disables it.
+    patience : int, default=5
+        Epochs without improvement of the held-out loss before stopping.
+    min_batches : int, default=16
+        Least number of batches in a training epoch.
+    random_state : int, default=0
+        Seed of the whole fit (initialisation, shuffling, noise, held-out slice).
+    torch_threads : int or None, default=1
+        Intra-op threads during ``fit``; None keeps torch's setting.
+    train_split : None, default=None
+        The held-out split is ``validation_fraction``'s.
+    verbose : int, default=0
+        skorch verbosity.
+    **kwargs
+        Any other ``skorch.NeuralNet`` parameter, e.g. ``module__hidden_units``.
     """
 
     def __init__(
         self,
         module,
-        *args,
+        *,
+        criterion=nn.MSELoss,
+        optimizer=torch.optim.Adam,
+        lr=1e-3,
+        max_epochs=20,
+        batch_size=256,
         validation_fraction=0.1,
         patience=5,
         min_batches=16,
         random_state=0,
+        torch_threads=1,
         train_split=None,
+        verbose=0,
         **kwargs,
     ):
-        super().__init__(module, *args, train_split=train_split, **kwargs)
+        super().__init__(
+            module,
+            criterion,
+            optimizer=optimizer,
+            lr=lr,
+            max_epochs=max_epochs,
+            batch_size=batch_size,
+            train_split=train_split,
+            verbose=verbose,
+            **kwargs,
+        )
         self.validation_fraction = validation_fraction
         self.patience = patience
         self.min_batches = min_batches
         self.random_state = random_state
+        self.torch_threads = torch_threads
 
     def get_default_callbacks(self):
         callbacks = list(super().get_default_callbacks())
@@ -108,7 +174,7 @@ class SeededNet(NeuralNet):
 
     def fit(self, X, y=None, **fit_params):
         devices = [torch.cuda.current_device()] if torch.device(self.device).type == "cuda" else []
-        with torch.random.fork_rng(devices=devices), single_torch_thread():
+        with torch.random.fork_rng(devices=devices), torch_threads(self.torch_threads):
             torch.manual_seed(self.random_state)
             self._train_generator = torch.Generator().manual_seed(self.random_state + 1)
             return super().fit(X, y, **fit_params)
@@ -136,19 +202,25 @@ class SeededNet(NeuralNet):
             state.pop(key, None)
         return state
 
-    def step_loss(self, batch, training):
-        raise NotImplementedError
+    def forward_batch(self, X, training):
+        """The net's output on a batch (a dict of tensors on the device)."""
+        return self.module_(**X)
+
+    def _step(self, batch, training):
+        X = self.to_device(unpack_data(batch)[0])
+        output = self.forward_batch(X, training)
+        return self.get_loss(output, None, X=X, training=training), output
 
     def train_step_single(self, batch, **fit_params):
         self._set_training(True)
-        loss, output = self.step_loss(batch, training=True)
+        loss, output = self._step(batch, training=True)
         loss.backward()
         return {"loss": loss, "y_pred": output}
 
     def validation_step(self, batch, **fit_params):
         self._set_training(False)
         with torch.no_grad():
-            loss, output = self.step_loss(batch, training=False)
+            loss, output = self._step(batch, training=False)
         return {"loss": loss, "y_pred": output}
 
     def to_device(self, Xi):

@@ -1,0 +1,108 @@
+"""The one training base of the nets: each net fits on its own, seeded, with its loss in get_loss."""
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from sklearn_modgap.aniso import PhasePrior, Refiner  # noqa: E402
+from sklearn_modgap.aniso._prior import PhaseField  # noqa: E402
+from sklearn_modgap.aniso._refiner import RefinementObjective  # noqa: E402
+from sklearn_modgap.nets import AdapterNet, SeededNet  # noqa: E402
+
+N_BLOCKS = 2
+
+
+def _field():
+    strength = np.array([[0.0, 0.5], [0.5, 0.0]])
+    return PhaseField(
+        mean_phase=np.array([0.3, -1.0]),
+        block_weight=np.array([0.6, 0.4]),
+        resultant=np.array([0.8, 0.5]),
+        coupling=np.array([[1.0, 0.5], [0.5, 1.0]]),
+        offset=np.array([[0.0, 0.2], [-0.2, 0.0]]),
+        strength=strength,
+        drift_step=None,
+        device="cpu",
+    )
+
+
+def _rows(n=64, n_complement=3, seed=0):
+    rng = np.random.default_rng(seed)
+    return {
+        "phase": rng.uniform(-np.pi, np.pi, (n, N_BLOCKS)).astype(np.float32),
+        "log_radius": rng.standard_normal((n, N_BLOCKS)).astype(np.float32),
+        "complement": rng.standard_normal((n, n_complement)).astype(np.float32),
+        "radius": rng.uniform(0.1, 1.0, (n, N_BLOCKS)).astype(np.float32),
+    }
+
+
+def _refiner(**params):
+    objective = RefinementObjective(
+        prior=None, field=_field(), noise_range=(0.05, 1.5), radius_scale=1.0,
+        prior_weight=0.0, phase_weight=0.0, fidelity_weight=1.0, phase_loss="relative",
+    )
+    return Refiner(
+        objective=objective, module__n_blocks=N_BLOCKS, module__n_complement=3,
+        module__bound_theta=0.5, module__bound_radius=0.3, module__bound_complement=0.2,
+        max_epochs=3, random_state=0, **params,
+    )
+
+
+def test_all_three_nets_share_the_training_base():
+    for net in (PhasePrior, Refiner, AdapterNet):
+        assert issubclass(net, SeededNet)
+        assert "step_loss" not in vars(net) and "train_step_single" not in vars(net)
+
+
+def test_a_refiner_fits_on_its_own_and_its_updates_stay_in_their_bounds():
+    refiner = _refiner().fit(_rows())
+    assert len(refiner.history) >= 1
+    X = {key: torch.as_tensor(value) for key, value in _rows(seed=1).items()}
+    with torch.no_grad():
+        _, updates = refiner.refine(X["phase"], X["log_radius"], X["complement"], 1.0)
+    for update, bound in zip(updates, (0.5, 0.3, 0.2)):
+        assert float(update.abs().max()) <= bound
+    # The output layer starts at zero: the fidelity loss alone keeps the updates at zero.
+    assert refiner.history[0, "train_loss"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_the_refiner_loss_is_the_weighted_sum_of_its_terms():
+    refiner = _refiner().set_params(objective=RefinementObjective(
+        prior=None, field=_field(), noise_range=(0.05, 1.5), radius_scale=1.0,
+        prior_weight=0.0, phase_weight=2.0, fidelity_weight=0.0, phase_loss="moments",
+    ))
+    refiner.initialize()
+    X = {key: torch.as_tensor(value) for key, value in _rows().items()}
+    with torch.no_grad():
+        loss = refiner.get_loss(refiner.forward_batch(X, training=False), X=X)
+        # An untrained refiner returns its input, so L^Phi is the moment mismatch of the input phases.
+        expected = 2.0 * float(_field().moment_mismatch(X["phase"]))
+    assert float(loss) == pytest.approx(expected, rel=1e-6)
+
+
+def test_a_prior_fits_on_its_own_deterministically():
+    rows = {key: value for key, value in _rows(n=96).items() if key in ("phase", "log_radius")}
+
+    def fitted(seed):
+        prior = PhasePrior(phase_field=_field(), module__n_blocks=N_BLOCKS, module__hidden_units=8,
+                           max_epochs=3, random_state=seed)
+        return np.asarray(prior.fit(rows).history[:, "valid_loss"])
+
+    np.testing.assert_array_equal(fitted(0), fitted(0))
+    assert not np.array_equal(fitted(0), fitted(1))
+
+
+def test_a_net_without_its_loss_inputs_says_what_it_needs():
+    with pytest.raises(ValueError, match="Refiner needs objective"):
+        Refiner(module__n_blocks=N_BLOCKS, module__n_complement=3, max_epochs=1).fit(_rows())
+    with pytest.raises(ValueError, match="PhasePrior needs phase_field"):
+        PhasePrior(module__n_blocks=N_BLOCKS, max_epochs=1).fit(
+            {key: _rows()[key] for key in ("phase", "log_radius")}
+        )
+
+
+def test_torch_threads_are_restored_after_fit():
+    before = torch.get_num_threads()
+    _refiner(torch_threads=1).fit(_rows())
+    assert torch.get_num_threads() == before
