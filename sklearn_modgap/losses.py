@@ -148,7 +148,7 @@ def atp_loss(a, b):
     Returns
     -------
     loss : torch.Tensor
-        Scalar.
+        Scalar, non-negative.
 
     References
     ----------

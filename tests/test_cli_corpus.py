@@ -53,6 +53,11 @@ def _read_output(path):
     return np.load(path)
 
 
+def _unpaired(command, root):
+    """``command`` on the corpus fixture's two folders of unpaired shards."""
+    return [command, "--source", root / "texts", "--target", root / "images", "--key", "emb"]
+
+
 def _run(*argv, capsys):
     status = main([str(a) for a in argv])
     out, err = capsys.readouterr()
@@ -62,7 +67,7 @@ def _run(*argv, capsys):
 def test_align_mirrors_shards_and_matches_the_python_api(corpus, capsys):
     root, order, target = corpus
     status, out, err = _run(
-        "align", "--source", root / "texts", "--target", root / "images", "--key", "emb",
+        *_unpaired("align", root),
         "--set", "alpha=0.5", "--output", root / "out", capsys=capsys,
     )
     assert status == 0, err
@@ -82,7 +87,7 @@ def test_align_mirrors_shards_and_matches_the_python_api(corpus, capsys):
 def test_fit_then_transform_equals_align(corpus, capsys):
     root, order, _ = corpus
     status, _, err = _run(
-        "fit", "--source", root / "texts", "--target", root / "images", "--key", "emb",
+        *_unpaired("fit", root),
         "--aligner", "centroidshift", "-o", root / "model", capsys=capsys,
     )
     assert status == 0, err
@@ -119,7 +124,7 @@ def test_bad_rows_stop_the_run_before_writing(corpus, capsys):
     rows[20] = 0.0
     np.save(root / "texts" / "part" / "b.npy", rows)
     status, _, err = _run(
-        "align", "--source", root / "texts", "--target", root / "images", "--key", "emb",
+        *_unpaired("align", root),
         "--output", root / "out", capsys=capsys,
     )
     assert status == 1
@@ -160,7 +165,7 @@ def test_skip_bad_rows_in_fit_counts_them(corpus, capsys):
     rows[[3, 4]] = np.nan
     np.save(root / "texts" / "a.npy", rows)
     status, out, err = _run(
-        "fit", "--source", root / "texts", "--target", root / "images", "--key", "emb",
+        *_unpaired("fit", root),
         "--skip-bad-rows", "-o", root / "m.skops", capsys=capsys,
     )
     assert status == 0, err
@@ -173,8 +178,7 @@ def test_skip_bad_rows_in_fit_counts_them(corpus, capsys):
 def test_wrong_width_and_bad_settings_are_one_line_errors(corpus, capsys):
     root, order, target = corpus
     np.save(root / "texts" / "wide.npy", np.ones((3, 20), np.float32))
-    status, _, err = _run("fit", "--source", root / "texts", "--target", root / "images", "--key", "emb",
-                          "-o", root / "m", capsys=capsys)
+    status, _, err = _run(*_unpaired("fit", root), "-o", root / "m", capsys=capsys)
     assert status == 1 and "differ in width: 16 features in" in err and "20 features in" in err
 
     os.remove(root / "texts" / "wide.npy")
@@ -183,12 +187,10 @@ def test_wrong_width_and_bad_settings_are_one_line_errors(corpus, capsys):
         ("alpha", "--set takes NAME=VALUE"),
         ("alpha=2.0", "alpha"),
     ):
-        status, _, err = _run("fit", "--source", root / "texts", "--target", root / "images", "--key", "emb",
-                              "--set", setting, "-o", root / "m", capsys=capsys)
+        status, _, err = _run(*_unpaired("fit", root), "--set", setting, "-o", root / "m", capsys=capsys)
         assert status == 1 and message in err and "Traceback" not in err
 
-    status, _, err = _run("align", "--source", root / "texts", "--target", root / "images", "--key", "emb",
-                          "--output", root / "texts" / "out", capsys=capsys)
+    status, _, err = _run(*_unpaired("align", root), "--output", root / "texts" / "out", capsys=capsys)
     assert status == 1 and "is inside the input folder" in err
 
     save(ReAlign().fit(np.ones((5, 8)) + np.eye(5, 8), y=np.eye(5, 8) + 0.5), root / "narrow.skops")

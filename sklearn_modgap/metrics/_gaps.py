@@ -163,7 +163,7 @@ def distribution_gap(target, source):
     Returns
     -------
     gap : float
-        In ``[0, 2]``.
+        In ``[0, 2]``; 0 when every pair's deviations from the two means point the same way.
 
     See Also
     --------
@@ -201,7 +201,8 @@ def gap_angle(target, source):
     Returns
     -------
     angle : float
-        In ``[0, 180]``.
+        In ``[0, 180]``: 0 when the centroids point the same way, whatever
+        their lengths.
 
     See Also
     --------
