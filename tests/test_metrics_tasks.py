@@ -106,3 +106,23 @@ def test_cross_modal_transfer_identity_and_chance():
                                 substitutes[order]) == pytest.approx(reference)
     with pytest.raises(ValueError, match="target and source must be paired"):
         cross_modal_transfer(target[:-1], source, substitutes)
+
+
+def test_cross_modal_transfer_penalty_and_its_former_name_alpha():
+    import warnings
+
+    rng = np.random.default_rng(0)
+    source = rng.normal(size=(30, 40))
+    target = source + 0.3 * rng.normal(size=(30, 40))
+    substitutes = source + 0.3 * rng.normal(size=(30, 40))
+    with pytest.warns(FutureWarning, match="'alpha' is now spelled 'penalty'"):
+        old = cross_modal_transfer(target, source, substitutes, alpha=5.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        new = cross_modal_transfer(target, source, substitutes, penalty=5.0)
+    assert old == new
+    # A huge penalty shrinks the decoder to the mean output: near chance (1/30), unlike a small one.
+    assert new == 1.0
+    assert cross_modal_transfer(target, source, substitutes, penalty=1e3) < 0.2
+    with pytest.raises(ValueError, match="penalty"):
+        cross_modal_transfer(target, source, substitutes, penalty=-1.0)

@@ -91,11 +91,11 @@ def test_alpha_zero_is_the_identity_up_to_normalisation():
     np.testing.assert_allclose(ssp.transform(source), expected, atol=1e-12)
 
 
-def test_centre_projects_rows_minus_their_own_mean():
+def test_center_projects_rows_minus_their_own_mean():
     target, source, shared = _hyperplanes()
     target = target + 3.0 * shared[:, 0]
     source = source - 2.0 * shared[:, 1]
-    ssp = SSP(centre=True, normalize=False).fit(source, y=target)
+    ssp = SSP(center=True, normalize=False).fit(source, y=target)
     assert ssp.n_shared_ == 3
     expected = (source - source.mean(axis=0)) @ shared @ shared.T
     expected /= np.linalg.norm(expected, axis=1, keepdims=True)
@@ -151,3 +151,18 @@ def test_real_clip_gap_angle_drops_after_projection():
     assert before > 60.0
     assert after < before / 2
     assert true_pair_cosine(aligned, substitutes) > true_pair_cosine(held_target, held_source) + 0.2
+
+
+def test_the_former_spelling_centre_still_works_with_a_future_warning():
+    import warnings
+
+    target, source, shared = _hyperplanes()
+    source = source - 2.0 * shared[:, 1]
+    with pytest.warns(FutureWarning, match="'centre' is now spelled 'center'"):
+        old = SSP(centre=True, normalize=False).fit(source, y=target)
+    new = SSP(center=True, normalize=False).fit(source, y=target)
+    assert old.center_ and new.center_
+    np.testing.assert_array_equal(old.transform(source), new.transform(source))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert not SSP(normalize=False).fit(source, y=target).center_

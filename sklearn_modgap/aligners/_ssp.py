@@ -6,13 +6,14 @@ import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from .._base import BaseAligner
+from .._deprecation import DEPRECATED, DEPRECATED_OPTION, renamed
 from .._maps import interpolate
 from .._stats import descending_eigh
 
 
-def _second_moment(stats, centre):
-    """Mean and ``A^T A / n`` of prepared rows (their covariance when ``centre``)."""
-    return stats.mean, stats.covariance if centre else stats.second_moment
+def _second_moment(stats, center):
+    """Mean and ``A^T A / n`` of prepared rows (their covariance when ``center``)."""
+    return stats.mean, stats.covariance if center else stats.second_moment
 
 
 def modality_basis(gram, variance):
@@ -92,11 +93,14 @@ class SSP(BaseAligner):
         Number of shared directions kept, those of largest projected
         variance. ``"auto"`` keeps every direction that passes ``eps``; an
         integer larger than that number is an error.
-    centre : bool, default=False
-        Estimate the subspaces from centred rows and project centred rows
+    center : bool, default=False
+        Estimate the subspaces from centered rows and project centered rows
         (each modality minus its own fit mean), which also removes the
         centroid offset.  By default the subspaces are the linear spans of
         the rows, as the hyperplanes of the paper pass through the origin.
+    centre : bool, default="deprecated"
+        The former spelling of ``center``, accepted with a FutureWarning
+        until the next release.
     normalize : bool, default=True
         L2-normalise input rows before anything else.
 
@@ -115,9 +119,11 @@ class SSP(BaseAligner):
     source_rank_ : int
         Dimension ``k_y`` of the source basis.
     target_mean_ : ndarray of shape (n_features,)
-        Mean of the prepared target fit rows (subtracted when ``centre``).
+        Mean of the prepared target fit rows (subtracted when ``center``).
     source_mean_ : ndarray of shape (n_features,)
-        Mean of the prepared source fit rows (subtracted when ``centre``).
+        Mean of the prepared source fit rows (subtracted when ``center``).
+    center_ : bool
+        Whether the rows were centered (``center``, or the former ``centre``).
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (``n_features_in_``,)
@@ -153,22 +159,33 @@ class SSP(BaseAligner):
         "variance": [Interval(Real, 0, 1, closed="right")],
         "eps": [Interval(Real, 0, 1, closed="left")],
         "rank": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
-        "centre": ["boolean"],
+        "center": ["boolean"],
+        "centre": ["boolean", DEPRECATED_OPTION],
     }
 
     def __init__(
-        self, alpha=1.0, *, variance=0.99, eps=1e-3, rank="auto", centre=False, normalize=True
+        self,
+        alpha=1.0,
+        *,
+        variance=0.99,
+        eps=1e-3,
+        rank="auto",
+        center=False,
+        normalize=True,
+        centre=DEPRECATED,
     ):
         self.alpha = alpha
         self.variance = variance
         self.eps = eps
         self.rank = rank
-        self.centre = centre
+        self.center = center
         self.normalize = normalize
+        self.centre = centre
 
     def _fit(self, source, target):
-        self.source_mean_, source_gram = _second_moment(self._statistics(source, "X", order=2), self.centre)
-        self.target_mean_, target_gram = _second_moment(self._statistics(target, "y", order=2), self.centre)
+        self.center_ = renamed(self.centre, self.center, old="centre", new="center", owner="SSP")
+        self.source_mean_, source_gram = _second_moment(self._statistics(source, "X", order=2), self.center_)
+        self.target_mean_, target_gram = _second_moment(self._statistics(target, "y", order=2), self.center_)
         target_basis = modality_basis(target_gram, self.variance)
         source_basis = modality_basis(source_gram, self.variance)
         self.target_rank_ = target_basis.shape[1]
@@ -201,7 +218,7 @@ class SSP(BaseAligner):
 
     def _projection(self, mean):
         basis = self.shared_basis_
-        offset = mean if self.centre else None
+        offset = mean if self.center_ else None
 
         def project(block):
             local = basis.astype(block.dtype, copy=False)

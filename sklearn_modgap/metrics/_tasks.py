@@ -15,6 +15,7 @@ from sklearn.metrics import adjusted_rand_score, v_measure_score
 from sklearn.utils import column_or_1d
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
+from .._deprecation import DEPRECATED, DEPRECATED_OPTION, renamed
 from .._validation import check_same_features
 from ._checks import prepare_rows, prepare_two
 from ._knn import KNN_METHODS, check_k, query_neighbors
@@ -210,15 +211,15 @@ def joint_clustering_scores(target, substitutes, labels, *, n_clusters=None, ran
     }
 
 
-def _ridge_decoder(inputs, outputs, alpha):
+def _ridge_decoder(inputs, outputs, penalty):
     """Affine ridge map ``inputs -> outputs``, the penalty scaled by the mean input variance."""
     input_mean = inputs.mean(axis=0, dtype=np.float64)
     output_mean = outputs.mean(axis=0, dtype=np.float64)
     centred = inputs - input_mean
     scatter = centred.T @ centred
-    penalty = alpha * np.trace(scatter) / scatter.shape[0]
+    ridge = penalty * np.trace(scatter) / scatter.shape[0]
     weights = np.linalg.solve(
-        scatter + penalty * np.eye(scatter.shape[0]), centred.T @ (outputs - output_mean)
+        scatter + ridge * np.eye(scatter.shape[0]), centred.T @ (outputs - output_mean)
     )
     return lambda rows: (rows - input_mean) @ weights + output_mean
 
@@ -228,11 +229,12 @@ def _ridge_decoder(inputs, outputs, alpha):
         "target": ["array-like"],
         "source": ["array-like"],
         "substitutes": ["array-like"],
-        "alpha": [Interval(Real, 0, None, closed="left")],
+        "penalty": [Interval(Real, 0, None, closed="left")],
+        "alpha": [Interval(Real, 0, None, closed="left"), DEPRECATED_OPTION],
     },
     prefer_skip_nested_validation=True,
 )
-def cross_modal_transfer(target, source, substitutes, *, alpha=0.01):
+def cross_modal_transfer(target, source, substitutes, *, penalty=0.01, alpha=DEPRECATED):
     """Top-1 accuracy of a substitute-trained decoder fed target embeddings.
 
     An affine ridge "decoder" learns to reconstruct each source row ``y_i``
@@ -250,10 +252,14 @@ def cross_modal_transfer(target, source, substitutes, *, alpha=0.01):
         Source rows ``Y``.
     substitutes : array-like of shape (n_samples, n_features)
         Their substitutes ``Z = T(Y)``.
-    alpha : float, default=0.01
+    penalty : float, default=0.01
         Ridge penalty of the decoder, relative to the mean variance of the
         substitutes (so that it does not depend on their spread); needed when
         there are fewer rows than features.
+    alpha : float, default="deprecated"
+        The former name of ``penalty`` (in this package ``alpha`` is a
+        correction strength), accepted with a FutureWarning until the next
+        release.
 
     Returns
     -------
@@ -287,7 +293,8 @@ def cross_modal_transfer(target, source, substitutes, *, alpha=0.01):
             f"target and source must be paired row by row, but target has {target.shape[0]} "
             f"rows and source has {source.shape[0]}."
         )
-    decoded = _ridge_decoder(substitutes, source, alpha)(target)
+    penalty = renamed(alpha, penalty, old="alpha", new="penalty", owner="cross_modal_transfer")
+    decoded = _ridge_decoder(substitutes, source, penalty)(target)
     decoded /= np.maximum(np.linalg.norm(decoded, axis=1, keepdims=True), np.finfo(float).tiny)
     nearest = query_neighbors(source, decoded.astype(source.dtype, copy=False), 1)[:, 0]
     return float(np.mean(nearest == np.arange(source.shape[0])))
