@@ -11,10 +11,11 @@ default ``score``.
 
 from dataclasses import dataclass, fields
 from numbers import Real
+
 import numpy as np
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin, _fit_context
-from sklearn.utils._param_validation import Interval
 from sklearn.utils import Tags, _safe_indexing, get_tags
+from sklearn.utils._param_validation import Interval
 from sklearn.utils._set_output import _wrap_data_with_container
 from sklearn.utils.validation import _num_samples, check_is_fitted, column_or_1d, validate_data
 
