@@ -98,11 +98,11 @@ class SSP(BaseAligner):
         (each modality minus its own fit mean), which also removes the
         centroid offset.  By default the subspaces are the linear spans of
         the rows, as the hyperplanes of the paper pass through the origin.
+    normalize : bool, default=True
+        L2-normalise input rows before anything else.
     centre : bool, default="deprecated"
         The former spelling of ``center``, accepted with a FutureWarning
         until the next release.
-    normalize : bool, default=True
-        L2-normalise input rows before anything else.
 
     Attributes
     ----------
