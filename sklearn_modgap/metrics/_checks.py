@@ -11,7 +11,6 @@ from .._validation import (
     block_slices,
     check_embeddings,
     check_same_features,
-    checked_row_norms,
     normalize_rows,
 )
 
@@ -67,8 +66,8 @@ def stack_normalized(parts, *, names):
     for part, name in zip(checked, names):
         for rows in block_slices(*part.shape, part.itemsize):
             block = part[rows]
-            pool[start + rows.start:start + rows.stop] = (
-                block / checked_row_norms(block, name=name, hint=_ZERO_ROW_HINT)[:, None]
+            pool[start + rows.start:start + rows.stop] = normalize_rows(
+                block, name=name, hint=_ZERO_ROW_HINT
             )
         start += part.shape[0]
     return pool
