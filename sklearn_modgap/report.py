@@ -20,6 +20,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from . import metrics as _metrics
 from ._validation import check_embeddings, check_same_features, normalize_rows
+from .metrics._checks import DuplicateRowsWarning, warn_duplicate_rows
 
 
 @dataclass(frozen=True)
@@ -382,9 +383,16 @@ def gap_report(
         output_dir.mkdir(parents=True, exist_ok=True)
         np.save(output_dir / "test_index.npy", test_index)
 
+    if any(GAP_REPORT_COLUMNS[metric].needs_neighbors for metric in names):
+        # Once for the inputs here, instead of once per aligner and measure below.
+        for rows_of, modality in ((source_test, "source"), (target_test, "target")):
+            warn_duplicate_rows(
+                rows_of[knn_rows], name=f"The held-out {modality}", k=k, stacklevel=4
+            )
     rows = {}
     steps = 2 + len(names)
-    with _progress_bar(len(aligners) * steps, progress) as bar:
+    with _progress_bar(len(aligners) * steps, progress) as bar, warnings.catch_warnings():
+        warnings.simplefilter("ignore", DuplicateRowsWarning)
         for name, aligner in aligners.items():
             row = dict.fromkeys([*names, "fit_seconds", "transform_seconds"], np.nan)
             rows[name] = row

@@ -148,3 +148,24 @@ def test_file_messages_say_what_the_file_is(tmp_path):
         with pytest.raises(ValueError, match="Python objects .* never unpickled") as info:
             load_embedding_pairs(tmp_path / "objects.npy", mmap_mode=mmap_mode)
         assert "memory-mapped" not in str(info.value)
+
+
+def test_duplicate_rows_of_a_real_set_are_flagged_for_the_knn_measures():
+    from sklearn_modgap.metrics import DuplicateRowsWarning, modality_mixing
+    from sklearn_modgap.report import gap_report
+
+    from conftest import load_real
+
+    # ConVIRT's radiology reports: 57 of the 500 texts repeat another exactly.
+    target, source = load_real("convirt")
+    substitutes = ReAlign().fit(source, target).transform(source)
+    with pytest.warns(DuplicateRowsWarning, match="substitutes has 57 of 500 rows .*443 distinct"):
+        modality_mixing(target, substitutes, k=20)
+    # One prompt per class: every substitute's 20 neighbours are its copies.
+    prompts = np.repeat(source[:10], 50, axis=0)
+    with pytest.warns(DuplicateRowsWarning, match="exactly 0"):
+        mixing = modality_mixing(target, ReAlign().fit(prompts, target).transform(prompts), k=20)
+    assert mixing == 0.0
+    with pytest.warns(DuplicateRowsWarning, match="held-out source") as record:
+        gap_report({"a": ReAlign(), "b": CentroidShift()}, source, target, k=20)
+    assert len([w for w in record if issubclass(w.category, DuplicateRowsWarning)]) == 1
