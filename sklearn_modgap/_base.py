@@ -23,13 +23,16 @@ from ._maps import BlockSpan, SpanMap, as_block_map
 from ._stats import RowMoments
 from ._validation import (
     FLOAT_DTYPES,
+    ExtremeRowsError,
     check_embeddings,
     check_same_features,
     check_finite_rows,
     check_numeric,
     checked_row_norms,
+    extreme_rows,
     map_blocks,
     normalize_rows,
+    rescale_extreme_rows,
     squared_row_norms,
 )
 
@@ -114,7 +117,10 @@ class BaseAligner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             The fitted aligner.
         """
         source, target = self._split_fit_data(X, y, sample_domain)
-        self._fit(source, target)
+        try:
+            self._fit(source, target)
+        except ExtremeRowsError:
+            self._fit(rescale_extreme_rows(source, name="X"), rescale_extreme_rows(target, name="y"))
         return self
 
     def _split_fit_data(self, X, y, sample_domain):
@@ -180,12 +186,16 @@ class BaseAligner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         """Squared norms of the raw rows (float64) and the factor that prepares them.
 
         Also the streaming check for NaN and infinity of the passes that skip
-        scikit-learn's separate one: a row with a non-finite entry has a
-        non-finite squared norm.
+        scikit-learn's separate one: a row with a non-finite entry
+        has a non-finite squared norm.  Rows of extreme norm
+        raise :class:`~sklearn_modgap._validation.ExtremeRowsError`, on which
+        the pass is repeated on rescaled rows.
         """
-        sq_norms = squared_row_norms(block, name=name)
+        sq_norms = squared_row_norms(block, name=name, refuse_overflow=not self.normalize)
         if not self.normalize:
             return sq_norms, np.ones_like(sq_norms)
+        if extreme_rows(sq_norms, block).any():
+            raise ExtremeRowsError(name)
         if np.any(sq_norms == 0):
             checked_row_norms(block, name=name)
         return sq_norms, 1.0 / np.sqrt(sq_norms)
@@ -299,6 +309,12 @@ class BaseAligner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
 
     def _map_rows(self, X, step, name):
         """Apply a fitted map (see :mod:`sklearn_modgap._maps`) block by block into one output."""
+        try:
+            return self._map_rows_once(X, step, name)
+        except ExtremeRowsError:
+            return self._map_rows_once(rescale_extreme_rows(X, name=name), step, name)
+
+    def _map_rows_once(self, X, step, name):
         out = np.empty_like(X)
         step = as_block_map(step)
         if isinstance(step, SpanMap):

@@ -172,12 +172,15 @@ def add_product(out, weights, directions):
         out[...] = result.T
 
 
-def squared_row_norms(X, *, name="X"):
+def squared_row_norms(X, *, name="X", refuse_overflow=True):
     """Squared Euclidean norm of every row, in float64.
 
     Doubles as the streaming check for NaN and infinity: a row with a
     non-finite entry has a non-finite squared norm.  Finite entries whose
-    squares overflow the dtype are recomputed in float64.
+    squares overflow the dtype are recomputed in float64; a squared norm that
+    overflows float64 too is refused, or left infinite with
+    ``refuse_overflow=False`` for a caller that rescales those rows
+    (:func:`rescale_extreme_rows`).
     """
     with np.errstate(over="ignore", invalid="ignore"):
         sq_norms = np.vecdot(X, X) if hasattr(np, "vecdot") else np.einsum("ij,ij->i", X, X)
@@ -187,7 +190,7 @@ def squared_row_norms(X, *, name="X"):
         with np.errstate(over="ignore"):
             sq_norms = np.einsum("ij,ij->i", X.astype(np.float64), X.astype(np.float64))
         too_large = np.flatnonzero(~np.isfinite(sq_norms))
-        if too_large.size:
+        if too_large.size and refuse_overflow:
             largest = float(np.max(np.abs(X[too_large[0]])))
             raise ValueError(
                 f"{name} has {too_large.size} row(s) whose squared norm overflows float64 "
@@ -195,6 +198,73 @@ def squared_row_norms(X, *, name="X"):
                 "rows by a common scale (e.g. their largest absolute value) first."
             )
     return sq_norms
+
+
+# Squared row norms inside these bounds (per dtype of the rows) are computed
+# without underflow of the squares that matter and leave room for the products
+# that follow; rows outside are rescaled before they are normalised.
+_SAFE_SQ_NORMS = {
+    np.dtype(np.float32): (2.0**-100, 2.0**100),
+    np.dtype(np.float64): (2.0**-600, 2.0**600),
+}
+
+
+def extreme_rows(sq_norms, X):
+    """Mask of the rows of ``X`` whose squared norm (from :func:`squared_row_norms`) is out of the safe range.
+
+    Rows of zero norm are not extreme (they cannot be normalised at all), but
+    rows whose squares all underflow to a zero squared norm are.
+    """
+    low, high = _SAFE_SQ_NORMS.get(X.dtype, _SAFE_SQ_NORMS[np.dtype(np.float64)])
+    extreme = (sq_norms < low) | (sq_norms > high)
+    underflowed = np.flatnonzero(sq_norms == 0)
+    if underflowed.size:
+        extreme[underflowed] = np.any(X[underflowed] != 0, axis=1)
+    return extreme
+
+
+def rescale_extreme_rows(X, *, name="X", sq_norms=None):
+    """``X`` with each row of extreme norm multiplied by a power of two.
+
+    The factor brings the row's largest absolute value into ``[0.5, 1)``.
+    A power of two changes only the exponent of every entry, so the
+    normalised row is the one the unscaled squares would have given, while
+    squares of rows of norm 1e-160 (float64) underflow and those of rows of
+    norm 1e160 overflow.  ``X`` itself is returned when no row is extreme,
+    otherwise a new array (float64 or float32, as ``X``).
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_rows, n_features)
+        Finite rows.
+    name : str, default="X"
+        Name used in error messages.
+    sq_norms : ndarray of shape (n_rows,), default=None
+        The rows' squared norms, when known.
+
+    Returns
+    -------
+    X_rescaled : ndarray of shape (n_rows, n_features)
+        Rows of safe norm.
+    """
+    if sq_norms is None:
+        sq_norms = squared_row_norms(X, name=name, refuse_overflow=False)
+    extreme = np.flatnonzero(extreme_rows(sq_norms, X))
+    if not extreme.size:
+        return X
+    rows = np.asarray(X[extreme])
+    _, exponents = np.frexp(np.max(np.abs(rows), axis=1))
+    rescaled = np.array(X, copy=True)
+    rescaled[extreme] = np.ldexp(rows, -exponents[:, None])
+    return rescaled
+
+
+class ExtremeRowsError(ArithmeticError):
+    """Raised inside a streaming pass that met rows of extreme norm.
+
+    The pass is repeated on :func:`rescale_extreme_rows` of its input, so the
+    fast path never pays for the rescaling.
+    """
 
 
 def check_finite_rows(X, *, name="X"):
@@ -210,8 +280,22 @@ def checked_row_norms(X, *, name="X", hint=_ZERO_ROW_HINT):
     """Euclidean norm of every row, refusing rows that cannot be normalised.
 
     ``hint`` ends the error message: what the caller can do about zero rows.
+    Norms of rows of extreme norm are computed from rescaled rows, so only
+    rows that are exactly zero are refused.
     """
-    norms = np.sqrt(squared_row_norms(X, name=name)).astype(X.dtype, copy=False)
+    sq_norms = squared_row_norms(X, name=name, refuse_overflow=False)
+    extreme = np.flatnonzero(extreme_rows(sq_norms, X))
+    norms = np.sqrt(sq_norms)
+    if extreme.size:
+        rows = np.asarray(X[extreme], dtype=np.float64)
+        _, exponents = np.frexp(np.max(np.abs(rows), axis=1))
+        rescaled = np.ldexp(rows, -exponents[:, None])
+        norms[extreme] = np.ldexp(np.sqrt(np.einsum("ij,ij->i", rescaled, rescaled)), exponents)
+    return _checked_norms(norms, X.dtype, name, hint)
+
+
+def _checked_norms(norms, dtype, name, hint):
+    norms = norms.astype(dtype, copy=False)
     zero = np.flatnonzero(norms == 0)
     if zero.size:
         raise ValueError(
@@ -222,9 +306,19 @@ def checked_row_norms(X, *, name="X", hint=_ZERO_ROW_HINT):
 
 
 def normalize_rows(X, *, name="X", hint=_ZERO_ROW_HINT):
-    """Return a new array whose rows are ``X``'s rows divided by their norms."""
+    """Return a new array whose rows are ``X``'s rows divided by their norms.
+
+    Rows of extreme norm are rescaled first (:func:`rescale_extreme_rows`),
+    so rows of norm 1e-200 or 1e200 normalise as rows of norm 1 do.
+    """
     X = np.asarray(X)
-    return X / checked_row_norms(X, name=name, hint=hint)[:, None]
+    sq_norms = squared_row_norms(X, name=name, refuse_overflow=False)
+    extreme = extreme_rows(sq_norms, X)
+    if extreme.any():
+        X = rescale_extreme_rows(X, name=name, sq_norms=sq_norms)
+        sq_norms = sq_norms.copy()
+        sq_norms[extreme] = squared_row_norms(X[extreme], name=name)
+    return X / _checked_norms(np.sqrt(sq_norms), X.dtype, name, hint)[:, None]
 
 
 def check_same_features(n_expected, X, *, name, reference="the source"):

@@ -19,6 +19,7 @@ from sklearn.utils.validation import check_is_fitted
 from . import metrics as _metrics
 from .metrics._table import DEFAULT_SYMBOLS, KNN_METHODS, METRICS
 from ._validation import check_embeddings, check_same_features, normalize_rows
+from .metrics._checks import DuplicateRowsWarning, warn_duplicate_rows
 
 
 # The columns of gap_report, keyed by symbol: the package's one metric table.
@@ -277,9 +278,16 @@ def gap_report(
         output_dir.mkdir(parents=True, exist_ok=True)
         np.save(output_dir / "test_index.npy", test_index)
 
+    if any(GAP_REPORT_COLUMNS[metric].needs_neighbors for metric in names):
+        # Once for the inputs here, instead of once per aligner and measure below.
+        for rows_of, modality in ((source_test, "source"), (target_test, "target")):
+            warn_duplicate_rows(
+                rows_of[knn_rows], name=f"The held-out {modality}", k=k, stacklevel=4
+            )
     rows = {}
     steps = 2 + len(names)
-    with _progress_bar(len(aligners) * steps, progress) as bar:
+    with _progress_bar(len(aligners) * steps, progress) as bar, warnings.catch_warnings():
+        warnings.simplefilter("ignore", DuplicateRowsWarning)
         for name, aligner in aligners.items():
             row = dict.fromkeys([*names, "fit_seconds", "transform_seconds"], np.nan)
             rows[name] = row

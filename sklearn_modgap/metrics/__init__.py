@@ -37,10 +37,12 @@ from ._geometry import (
     spectral_correlation,
     subspace_overlap,
 )
+from ._checks import DuplicateRowsWarning
 from ._scorer import GapScorer
 from ._tasks import cross_modal_transfer, joint_clustering_scores, retrieval_recall
 
 __all__ = [
+    "DuplicateRowsWarning",
     "GapScorer",
     "alignment_balance",
     "centroid_discrepancy",

@@ -16,7 +16,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
 from .._validation import single_threaded_blas
-from ._checks import prepare_two, stack_normalized
+from ._checks import prepare_two, stack_normalized, warn_duplicate_rows
 from ._knn import KNN_METHODS, check_k, self_neighbors
 
 # Pairs per block when gathering rows for Psi: about 8 MiB of float64 at d=512.
@@ -258,6 +258,8 @@ def neighborhood_consistency(source, substitutes, k=20, *, knn="exact"):
         source, substitutes, names=("source", "substitutes"), paired=True
     )
     check_k(k, source.shape[0] - 1, what="each source row (the other source rows)")
+    warn_duplicate_rows(source, name="source", k=k, stacklevel=4)
+    warn_duplicate_rows(substitutes, name="substitutes", k=k, stacklevel=4)
     before = self_neighbors(source, k, knn=knn)
     after = self_neighbors(substitutes, k, knn=knn)
     return float(_overlap_counts(before, after).mean() / k)
@@ -299,6 +301,8 @@ def _mixing_scores(target, substitutes, k, directions, knn="exact"):
             "0 or 1 and its entropy is always 0."
         )
     check_k(k, n_pool - 1, what="each row of the pooled target and substitutes")
+    warn_duplicate_rows(pool[:n_target], name="target", k=k, stacklevel=5)
+    warn_duplicate_rows(pool[n_target:], name="substitutes", k=k, stacklevel=5)
     if set(directions) == {"substitute"}:
         rows = slice(n_target, n_pool)
     elif set(directions) == {"target"}:

@@ -5,13 +5,14 @@ package's ``_validation`` module are applied here once, with messages that
 name the argument at fault.
 """
 
+import warnings
+
 import numpy as np
 
 from .._validation import (
     block_slices,
     check_embeddings,
     check_same_features,
-    checked_row_norms,
     normalize_rows,
 )
 
@@ -72,8 +73,8 @@ def stack_normalized(parts, *, names):
     for part, name in zip(checked, names):
         for rows in block_slices(*part.shape, part.itemsize):
             block = part[rows]
-            pool[start + rows.start:start + rows.stop] = (
-                block / checked_row_norms(block, name=name, hint=_ZERO_ROW_HINT)[:, None]
+            pool[start + rows.start:start + rows.stop] = normalize_rows(
+                block, name=name, hint=_ZERO_ROW_HINT
             )
         start += part.shape[0]
     return pool
@@ -99,3 +100,56 @@ def check_subspace_size(q, A, B, *, names):
                 f"{rows} rows has rank at most {rows - 1}."
             )
     return q
+
+
+class DuplicateRowsWarning(UserWarning):
+    """Many rows of one modality are exact copies of one another.
+
+    Copies are each other's nearest neighbours at distance 0, so the k-NN
+    measures (``M_k^Z``, ``M_k^X``, ``Omega_k``, ``alignment_balance``,
+    ``recall@k``) count a row's copies among its neighbours.
+    """
+
+
+# Copies of an earlier row, as a fraction of the rows, from which k-NN
+# measures are flagged (Flickr8k repeats each image for its 5 captions: 0.8).
+_DUPLICATE_FRACTION = 0.05
+
+
+def duplicate_row_counts(A):
+    """How many rows repeat an earlier row exactly, and the size of the largest group of copies.
+
+    Rows are compared by a 64-bit hash of their bytes, one pass over ``A``.
+    """
+    A = np.ascontiguousarray(A)
+    if A.shape[0] < 2:
+        return 0, 1
+    words = A.view(np.uint64 if A.itemsize == 8 else np.uint32).astype(np.uint64)
+    weights = np.random.default_rng(0).integers(1, 2**63, size=A.shape[1], dtype=np.uint64) | 1
+    # Integer products wrap modulo 2^64: a multiplicative hash of the row's bits.
+    hashes = words @ weights
+    _, counts = np.unique(hashes, return_counts=True)
+    return int(A.shape[0] - counts.size), int(counts.max())
+
+
+def warn_duplicate_rows(A, *, name, k, stacklevel=3):
+    """Emit a :class:`DuplicateRowsWarning` when many rows of ``A`` are exact copies."""
+    n_copies, largest = duplicate_row_counts(A)
+    if n_copies < max(1, _DUPLICATE_FRACTION * A.shape[0]):
+        return
+    effect = (
+        f"rows with {k} or more copies have only copies among their k={k} neighbours, so "
+        "M_k^Z (or M_k^X) of such rows is exactly 0 and Omega_k compares copies"
+        if largest > k
+        else f"up to {largest - 1} of a row's k={k} neighbours are its copies, which lowers "
+        "M_k^Z / M_k^X and inflates Omega_k"
+    )
+    warnings.warn(
+        f"{name} has {n_copies} of {A.shape[0]} rows that repeat another row exactly "
+        f"({A.shape[0] - n_copies} distinct, the most repeated {largest} times, as with "
+        f"several captions per image or one prompt per class). Copies are each other's "
+        f"nearest neighbours at distance 0: {effect}. Evaluate the k-NN measures on one "
+        "pair per distinct row (np.unique(rows, axis=0, return_index=True)).",
+        DuplicateRowsWarning,
+        stacklevel=stacklevel,
+    )
