@@ -194,8 +194,9 @@ def gap_report(
     knn : {"exact", "approximate"}, default="exact"
         Back-end of the neighbourhoods of ``Omega_k``, ``M_k``,
         ``alignment_balance`` and ``recall@k``: the approximate one (see
-        the metric glossary) is 12 to 18 times faster on 20,000 + 20,000
-        rows and makes ``max_knn_pairs=None`` affordable on large sets.
+        the metric glossary) measured 10.8 to 13.4 times faster than exact
+        on 20,000 + 20,000 rows (d=512, k=20, 2 otherwise idle cores,
+        ``benchmarks/bench_knn.py``; less on shared cores) and makes ``max_knn_pairs=None`` affordable on large sets.
     output_dir : str or path, default=None
         When given, writes ``<name>.npy`` (the substitutes of the held-out
         source rows, in held-out order), ``test_index.npy`` (the held-out row
