@@ -14,13 +14,15 @@ from numbers import Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin, _fit_context
-from sklearn.utils import Tags, _safe_indexing, get_tags
+from sklearn.utils import Tags, _safe_indexing, check_random_state, get_tags
+from sklearn.utils._available_if import available_if
 from sklearn.utils._param_validation import Interval
 from sklearn.utils._set_output import _wrap_data_with_container
 from sklearn.utils.validation import _num_samples, check_is_fitted, column_or_1d, validate_data
 
 from ._maps import BlockSpan, SpanMap, as_block_map
 from ._stats import RowMoments
+from ._stream import FitStream
 from ._validation import (
     FLOAT_DTYPES,
     ExtremeRowsError,
@@ -117,11 +119,160 @@ class BaseAligner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             The fitted aligner.
         """
         source, target = self._split_fit_data(X, y, sample_domain)
+        for name in ("_stream", "_stream_stale"):
+            self.__dict__.pop(name, None)
         try:
             self._fit(source, target)
         except ExtremeRowsError:
             self._fit(rescale_extreme_rows(source, name="X"), rescale_extreme_rows(target, name="y"))
         return self
+
+    # ----------------------------------------------------------- streaming
+    # Aligners fitted from mergeable statistics set ``_stream_orders`` to the
+    # RowMoments order of (source, target) and implement ``_fit_stream``;
+    # ``_stream_sampled`` names the modalities ("X", "y") whose rows a step
+    # needs once the moments are final (see ``sklearn_modgap._stream``).
+    _stream_orders = None
+    _stream_sampled = ()
+
+    def _fit(self, source, target):
+        if self._stream_orders is None:
+            raise NotImplementedError
+        source_order, target_order = self._stream_orders
+        self._fit_stream(
+            self._statistics(source, "X", order=source_order),
+            self._statistics(target, "y", order=target_order),
+            source,
+            target,
+        )
+
+    def _fit_stream(self, source_stats, target_stats, source_rows, target_rows):
+        """Set the fitted attributes from the moments of the prepared rows of both modalities.
+
+        ``source_rows`` and ``target_rows`` are the raw rows: every row for
+        ``fit``, the stream's samples for ``partial_fit`` (``None`` for a
+        modality not in ``_stream_sampled``).
+        """
+        raise NotImplementedError
+
+    def _stream_capacity(self, side):
+        """Most rows of modality ``side`` the stream's sample keeps (``None``: all)."""
+        return getattr(self, "partial_fit_sample", None)
+
+    def _streams(self):
+        return self._stream_orders is not None
+
+    @available_if(_streams)
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y=None, *, sample_domain=None):
+        """Update the fit with one more block of rows of either modality or both.
+
+        The moments of each modality are merged exactly, so any blocking of
+        the rows gives the fit of :meth:`fit` on their concatenation, up to
+        round-off.  A step that needs rows once the moments are final keeps
+        a seeded uniform sample of each modality, chosen by each row's
+        position in the stream (see ``partial_fit_sample`` where the aligner
+        has it): the same rows whatever the blocking, and every row while a
+        modality has no more rows than the sample holds.  The fitted
+        attributes are computed when first used after a block.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_source_block, n_features)
+            A block of source rows (it may have no rows), or source and
+            target rows stacked, with ``sample_domain``.
+        y : array-like of shape (n_target_block, n_features), default=None
+            A block of target rows; ``None`` for none.
+        sample_domain : array-like of shape (n_samples,), default=None
+            ``>= 0`` for source rows, ``< 0`` for target rows of a stacked
+            ``X``.
+
+        Returns
+        -------
+        self : object
+            The aligner.
+        """
+        first = "_stream" not in self.__dict__
+        if first and hasattr(self, "n_features_in_"):
+            raise ValueError(
+                f"This {type(self).__name__} was fitted with fit (or loaded from a file), which "
+                "keeps no stream to continue: call partial_fit on a fresh aligner (clone it) for "
+                "every block, or fit on all rows at once."
+            )
+        check_numeric(X, "X")
+        X = validate_data(self, X, reset=first, **_check_params(min_samples=0))
+        if sample_domain is not None:
+            if y is not None and _ndim(y) == 2:
+                raise ValueError(
+                    "Pass the target block either as y or inside X with sample_domain, not both."
+                )
+            source, target = split_source_target(X, sample_domain=sample_domain)
+        else:
+            source = X
+            target = None if y is None else check_embeddings(y, name="y", min_samples=0)
+        if target is not None:
+            check_same_features(X.shape[1], target, name="The target block y")
+        if first:
+            capacities = {side: self._stream_capacity(side) for side in self._stream_sampled}
+            # Aligners without a random_state sample with a fixed seed.
+            seed = check_random_state(getattr(self, "random_state", 0)).randint(2**31 - 1)
+            self._stream = FitStream(X.shape[1], self._stream_orders, capacities, seed)
+        for side, block, order in zip(("X", "y"), (source, target), self._stream_orders):
+            if block is not None and len(block):
+                self._stream_update(side, block, order)
+        self._stream_stale = True
+        for name in [n for n in vars(self) if n.endswith("_") and not n.startswith("_")]:
+            if name not in ("n_features_in_", "feature_names_in_"):
+                delattr(self, name)
+        return self
+
+    def _stream_update(self, side, block, order):
+        try:
+            moments = self._statistics(block, side, order=order)
+        except ExtremeRowsError:
+            block = rescale_extreme_rows(block, name=side)
+            moments = self._statistics(block, side, order=order)
+        stream = self._stream
+        stream.moments[side] = stream.moments[side].merge(moments)
+        if side in stream.samples:
+            stream.samples[side].update(block)
+
+    def _finish_stream(self):
+        """Compute the fitted attributes from the stream, if blocks came since the last time."""
+        if not self.__dict__.get("_stream_stale"):
+            return
+        stream = self._stream
+        for side, label in (("X", "source"), ("y", "target")):
+            if stream.count(side) < 2:
+                raise ValueError(
+                    f"partial_fit has seen {stream.count(side)} {label} row(s); each modality needs "
+                    "at least 2 before the aligner can be used."
+                )
+        self._fit_stream(stream.moments["X"], stream.moments["y"], stream.rows("X"), stream.rows("y"))
+        self._stream_stale = False
+
+    def __getattr__(self, name):
+        # Reached only when the attribute is missing: after partial_fit, a
+        # fitted attribute is computed on first use.
+        # scikit-learn probes feature_names_in_ on every block.
+        if (
+            name.endswith("_")
+            and not name.startswith("_")
+            and name not in ("n_features_in_", "feature_names_in_")
+            and self.__dict__.get("_stream_stale")
+        ):
+            self._finish_stream()
+            return getattr(self, name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def __getstate__(self):
+        # A saved aligner is complete and carries no stream (its samples can
+        # be large): partial_fit does not continue on a loaded copy.
+        self._finish_stream()
+        state = super().__getstate__()
+        if isinstance(state, dict):
+            state = {k: v for k, v in state.items() if k not in ("_stream", "_stream_stale")}
+        return state
 
     def _split_fit_data(self, X, y, sample_domain):
         """The one source/target split of the fit data, with its checks.
@@ -173,9 +324,6 @@ class BaseAligner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
                     f"sample_domain marks {count} {label} row(s); each modality needs at least 2."
                 )
         return source, target
-
-    def _fit(self, source, target):
-        raise NotImplementedError
 
     # ------------------------------------------------------- preparing rows
     def _prepare(self, block, name="X"):

@@ -217,15 +217,25 @@ def load(path, *, allow_pickle=False):
 
 
 def _with_net_states(aligner):
-    """A shallow copy of ``aligner`` with every skorch net replaced by a :class:`NetState`."""
-    nets = {name: value for name, value in vars(aligner).items() if _is_skorch_net(value)}
-    if not nets:
+    """A shallow copy of ``aligner`` with every skorch net replaced by a :class:`NetState`.
+
+    An aligner fitted by ``partial_fit`` is finished first, and its stream
+    (moments and row samples) is left out, as when it is pickled.
+    """
+    if hasattr(aligner, "_finish_stream"):
+        aligner._finish_stream()
+    state = {name: value for name, value in vars(aligner).items() if name not in _STREAM_STATE}
+    nets = {name: value for name, value in state.items() if _is_skorch_net(value)}
+    if not nets and len(state) == len(vars(aligner)):
         return aligner
     copy = object.__new__(type(aligner))
-    copy.__dict__.update(vars(aligner))
+    copy.__dict__.update(state)
     for name, net in nets.items():
         setattr(copy, name, NetState.of(net))
     return copy
+
+
+_STREAM_STATE = ("_stream", "_stream_stale")
 
 
 def _with_nets(aligner):

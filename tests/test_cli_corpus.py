@@ -79,7 +79,7 @@ def test_align_mirrors_shards_and_matches_the_python_api(corpus, capsys):
         np.testing.assert_allclose(produced, expected.transform(rows), atol=1e-6)
     model = load(root / "out" / "model.skops")
     assert model.alpha == 0.5
-    np.testing.assert_allclose(model.target_mean_, expected.target_mean_, atol=1e-12)
+    np.testing.assert_allclose(model.target_mean_, expected.target_mean_, atol=1e-6)  # float32 shards, summed block by block
     record = json.loads((root / "out" / ".modgap-run.json").read_text())
     assert {k: v["rows"] for k, v in record["shards"].items()} == {k: len(v) for k, v in order.items()}
 
@@ -172,7 +172,7 @@ def test_skip_bad_rows_in_fit_counts_them(corpus, capsys):
     assert "2 bad rows skipped" in out
     good = np.concatenate([np.delete(rows, [3, 4], axis=0), order["c.parquet"], order["part/b.npy"]])
     np.testing.assert_allclose(load(root / "m.skops").source_mean_, ReAlign().fit(good, y=target).source_mean_,
-                               atol=1e-12)
+                               atol=1e-6)  # float32 shards, summed block by block
 
 
 def test_wrong_width_and_bad_settings_are_one_line_errors(corpus, capsys):

@@ -106,11 +106,18 @@ class C3(BaseAligner):
         self.normalize = normalize
         self.random_state = random_state
 
-    def _fit(self, source, target):
-        self.source_mean_ = self._statistics(source, "X").mean
-        self.target_mean_ = self._statistics(target, "y").mean
+    _stream_orders = (1, 1)
+    _stream_sampled = ("X", "y")
+
+    def _stream_capacity(self, side):
+        # Only noise_std="auto" reads rows, at most these many of each side.
+        return _AUTO_SOURCE_ROWS if side == "X" else _AUTO_TARGET_ROWS
+
+    def _fit_stream(self, source_stats, target_stats, source_rows, target_rows):
+        self.source_mean_ = source_stats.mean
+        self.target_mean_ = target_stats.mean
         if self.noise_std == "auto":
-            self.noise_std_ = self._residual_scale(source, target)
+            self.noise_std_ = self._residual_scale(source_rows, target_rows)
         else:
             self.noise_std_ = float(self.noise_std)
 

@@ -70,9 +70,11 @@ class CentroidShift(BaseAligner):
         self.alpha = alpha
         self.normalize = normalize
 
-    def _fit(self, source, target):
-        self.source_mean_ = self._statistics(source, "X").mean
-        self.target_mean_ = self._statistics(target, "y").mean
+    _stream_orders = (1, 1)
+
+    def _fit_stream(self, source_stats, target_stats, source_rows, target_rows):
+        self.source_mean_ = source_stats.mean
+        self.target_mean_ = target_stats.mean
 
     def _source_map(self):
         # T(u) = u - Delta: row weight 1, weight -1 on the single direction Delta.

@@ -85,13 +85,14 @@ class MomentMatch(BaseAligner):
         self.alpha = alpha
         self.normalize = normalize
 
-    def _fit(self, source, target):
-        self.source_mean_, source_cov, self.source_shrinkage_ = self._shrunk_covariance(source, "X")
-        self.target_mean_, target_cov, self.target_shrinkage_ = self._shrunk_covariance(target, "y")
+    _stream_orders = (4, 4)
+
+    def _fit_stream(self, source_stats, target_stats, source_rows, target_rows):
+        self.source_mean_, source_cov, self.source_shrinkage_ = self._shrunk_covariance(source_stats)
+        self.target_mean_, target_cov, self.target_shrinkage_ = self._shrunk_covariance(target_stats)
         self.mapping_ = _inverse_sqrt(source_cov) @ _sqrt(target_cov)
 
-    def _shrunk_covariance(self, A, name):
-        stats = self._statistics(A, name, order=4)
+    def _shrunk_covariance(self, stats):
         mean, cov, n_samples, n_features = stats.mean, stats.covariance, stats.count, stats.n_features
         fourth_moment = stats.centred_fourth_moment()
         shrinkage = self.shrinkage
@@ -201,12 +202,23 @@ class RandomTargetReplacement(BaseAligner):
         self.normalize = normalize
         self.random_state = random_state
 
+    # The stream keeps every target row, as fit does; the source's moments
+    # pass refuses the rows that other aligners would refuse.
+    _stream_orders = (1, 1)
+    _stream_sampled = ("y",)
+
+    def _stream_capacity(self, side):
+        return None
+
     def _fit(self, source, target):
         # The source rows are never used, but rows that other aligners would
         # refuse are refused here too.
         if self.normalize:
             checked_row_norms(source, name="X")
-        self.target_rows_ = self._prepare(target, "y").copy()
+        self._fit_stream(None, None, source, target)
+
+    def _fit_stream(self, source_stats, target_stats, source_rows, target_rows):
+        self.target_rows_ = self._prepare(target_rows, "y").copy()
 
     def _source_map(self):
         rng = check_random_state(self.random_state)

@@ -182,10 +182,12 @@ class SSP(BaseAligner):
         self.normalize = normalize
         self.centre = centre
 
-    def _fit(self, source, target):
+    _stream_orders = (2, 2)
+
+    def _fit_stream(self, source_stats, target_stats, source_rows, target_rows):
         self.center_ = renamed(self.centre, self.center, old="centre", new="center", owner="SSP")
-        self.source_mean_, source_gram = _second_moment(self._statistics(source, "X", order=2), self.center_)
-        self.target_mean_, target_gram = _second_moment(self._statistics(target, "y", order=2), self.center_)
+        self.source_mean_, source_gram = _second_moment(source_stats, self.center_)
+        self.target_mean_, target_gram = _second_moment(target_stats, self.center_)
         target_basis = modality_basis(target_gram, self.variance)
         source_basis = modality_basis(source_gram, self.variance)
         self.target_rank_ = target_basis.shape[1]

@@ -156,6 +156,13 @@ class AnisoAlign(BaseAligner):
         Train each net on a seeded subsample of at most this many rows (the
         statistics always use every row); ``None`` trains on every row, as
         the paper does.
+    partial_fit_sample : int or None, default=100_000
+        Rows of each modality :meth:`partial_fit` keeps, a seeded uniform
+        sample chosen by position in the stream, for the steps that need rows
+        once the covariances are final: the polar statistics, the radius
+        quantiles, the nets (which then train on at most ``max_train_rows``
+        of them) and ``mu_hat``.  The means and covariances use every row.
+        ``None`` keeps every row.  :meth:`fit` uses every row.
     use_prior : bool, default=True
         Train the stage I prior and use ``L^II``; ablation switch.
     use_phase_constraint : bool, default=True
@@ -275,6 +282,7 @@ class AnisoAlign(BaseAligner):
         "complement_scaling": [StrOptions({"std_ratio", "shrunk"})],
         "calibration": [StrOptions({"normalized", "unnormalized"})],
         "max_train_rows": [None, Interval(Integral, 2, None, closed="left")],
+        "partial_fit_sample": [None, Interval(Integral, 2, None, closed="left")],
         "use_prior": ["boolean"],
         "use_phase_constraint": ["boolean"],
         "prior": [None, HasMethods(["fit", "set_params"])],
@@ -312,6 +320,7 @@ class AnisoAlign(BaseAligner):
         complement_scaling="std_ratio",
         calibration="normalized",
         max_train_rows=None,
+        partial_fit_sample=100_000,
         use_prior=True,
         use_phase_constraint=True,
         prior=None,
@@ -345,6 +354,7 @@ class AnisoAlign(BaseAligner):
         self.complement_scaling = complement_scaling
         self.calibration = calibration
         self.max_train_rows = max_train_rows
+        self.partial_fit_sample = partial_fit_sample
         self.use_prior = use_prior
         self.use_phase_constraint = use_phase_constraint
         self.prior = prior
@@ -357,30 +367,42 @@ class AnisoAlign(BaseAligner):
         self.normalize = normalize
 
     # ------------------------------------------------------------------ fit
+    # The means and covariances stream; the rest needs rows of both sides.
+    _stream_orders = (2, 2)
+    _stream_sampled = ("X", "y")
+
     def _fit(self, source, target):
-        self._check_noise_range()
-        if source.shape[1] < 2:
-            raise ValueError(
-                f"AnisoAlign needs at least 2 features to form a polar block; got "
-                f"{source.shape[1]} feature(s)."
-            )
+        self._check_inputs(source.shape[1])
         # The passes over the rows are block products and small eigenproblems:
         # multi-threaded BLAS gains little on them, and its threads'
         # synchronisation slows them badly when other processes hold the cores.
         with single_threaded_blas():
-            self._fit_statistics(source, target)
+            source_stats = self._statistics(source, "X", order=2)
+            target_stats = self._statistics(target, "y", order=2)
+            self._fit_statistics(source_stats, target_stats, source, target)
 
-    def _fit_statistics(self, source, target):
+    def _fit_stream(self, source_stats, target_stats, source_rows, target_rows):
+        self._check_inputs(source_stats.n_features)
+        with single_threaded_blas():
+            self._fit_statistics(source_stats, target_stats, source_rows, target_rows)
+
+    def _check_inputs(self, n_features):
+        self._check_noise_range()
+        if n_features < 2:
+            raise ValueError(
+                f"AnisoAlign needs at least 2 features to form a polar block; got "
+                f"{n_features} feature(s)."
+            )
+
+    def _fit_statistics(self, source_stats, target_stats, source, target):
         rng = check_random_state(self.random_state)
-        source_stats = self._statistics(source, "X", order=2)
-        target_stats = self._statistics(target, "y", order=2)
         self.source_mean_, source_cov = source_stats.mean, source_stats.covariance
         self.target_mean_, target_cov = target_stats.mean, target_stats.covariance
         # lambda is relative to the mean variance per direction, so that one
         # default suits any embedding dimension and scale.
         self.ridge_ = self.lambda_reg * (np.trace(source_cov) + np.trace(target_cov)) / (2 * source_cov.shape[0])
         _, eigenvectors = _frame.joint_eigenbasis(source_cov, target_cov, self.ridge_)
-        self.rank_ = self._resolve_rank(source_cov, target_cov, len(source), len(target))
+        self.rank_ = self._resolve_rank(source_cov, target_cov, source_stats.count, target_stats.count)
         self.n_blocks_ = self.rank_ // 2
         self._fit_frame(eigenvectors, source_cov, target_cov, rng)
 
