@@ -21,6 +21,7 @@ from sklearn.utils._set_output import _wrap_data_with_container
 from sklearn.utils.validation import _num_samples, check_is_fitted, column_or_1d, validate_data
 
 from ._maps import BlockSpan, SpanMap, as_block_map
+from ._pages import release_pages
 from ._stats import RowMoments
 from ._stream import FitStream
 from ._validation import (
@@ -470,6 +471,7 @@ class BaseAligner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
 
             def map_block(rows):
                 self._map_span_block(X[rows], span, out[rows], name)
+                release_pages(X, rows)
 
         else:
 
@@ -488,6 +490,7 @@ class BaseAligner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
                 if not step.normalized:
                     moved = moved / checked_row_norms(moved, name="The aligned rows")[:, None]
                 out[rows] = moved
+                release_pages(X, rows)
 
         map_blocks(map_block, *X.shape, X.itemsize, parallel=not getattr(step, "in_order", False))
         return out

@@ -17,6 +17,7 @@ large next to the spread (unit-norm embeddings with a modality gap).
 
 import numpy as np
 
+from ._pages import release_pages
 from ._validation import map_blocks
 
 # order=1: count, sum and sum of squared norms.
@@ -190,9 +191,11 @@ class RowMoments:
         def block_moments(rows):
             block = A[rows]
             weights, sq_norms = (None, None) if weights_of is None else weights_of(block, rows)
-            return cls(A.shape[1], order=order, extremes=extremes).update(
+            moments = cls(A.shape[1], order=order, extremes=extremes).update(
                 block, weights=weights, sq_norms=sq_norms
             )
+            release_pages(A, rows)
+            return moments
 
         result = cls(A.shape[1], order=order, extremes=extremes)
         for part in map_blocks(block_moments, *A.shape, A.itemsize, parallel=parallel):

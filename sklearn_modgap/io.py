@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ._pages import release_pages
+
 NPY_SUFFIXES = (".npy",)
 NPZ_SUFFIXES = (".npz",)
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -211,7 +213,9 @@ class Shard:
         if self.suffix in NPY_SUFFIXES + NPZ_SUFFIXES:
             array = self._numpy_array()
             for start in range(0, self.n_rows, block_rows):
-                yield start, np.asarray(array[start : start + block_rows], dtype=dtype), None
+                rows = slice(start, start + block_rows)
+                yield start, np.asarray(array[rows], dtype=dtype), None
+                release_pages(array, rows)
             return
         start = 0
         for batch in self._arrow_batches(block_rows):
@@ -544,7 +548,10 @@ def transform_blocks(aligner, X, out=None, *, block_rows=None):
         raise ValueError(f"out has shape {out.shape} but X has shape {X.shape}.")
     step = transform_block_rows(aligner, n_features, np.dtype(X.dtype).itemsize, block_rows)
     for start in range(0, n_rows, step):
-        out[start : start + step] = aligner.transform(X[start : start + step])
+        rows = slice(start, start + step)
+        out[rows] = aligner.transform(X[rows])
+        release_pages(X, rows)
+        release_pages(out, rows)
     return out
 
 

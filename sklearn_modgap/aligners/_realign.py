@@ -7,6 +7,7 @@ from sklearn.utils._param_validation import Interval
 
 from .._base import BaseAligner
 from .._maps import SpanMap, interpolate
+from .._pages import release_pages
 from .._validation import map_blocks
 
 
@@ -139,7 +140,9 @@ class ReAlign(BaseAligner):
             dots = (block @ offset.astype(block.dtype)).astype(np.float64) * scales
             inverse_norms = 1.0 / self._trace_aligned_norms(sq_norms * scales**2, dots)
             weights = (self.trace_scale_ * scales * inverse_norms).astype(block.dtype)
-            return block.T @ weights, inverse_norms.sum()
+            total = block.T @ weights
+            release_pages(source, rows)
+            return total, inverse_norms.sum()
 
         total = np.zeros(source.shape[1])
         inverse_norm_sum = 0.0
