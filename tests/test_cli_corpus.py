@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+import sklearn_modgap
 from sklearn_modgap import CentroidShift, ReAlign
 from sklearn_modgap._cli_corpus import Progress, fit_corpus, parse_settings
 from sklearn_modgap.cli import main
@@ -331,3 +332,20 @@ def test_align_with_aniso_saves_its_nets(corpus, capsys):
     model = load(root / "out" / "model.skops")
     assert model.rank_ == 4 and model.refiner_ is not None
     np.testing.assert_array_equal(np.load(root / "out" / "a.npy"), model.transform(order["a.npy"]))
+
+
+@pytest.mark.parametrize("name", ["CentroidShift", "MomentMatch", "ReAlign", "C3"])
+def test_fit_of_shards_streams_through_the_aligners_own_partial_fit(corpus, capsys, name):
+    # Several shards a side: the rows reach the aligner block by block.
+    root, order, target = corpus
+    status, _, err = _run(*_unpaired("fit", root), "--aligner", name, "-o", root / "m.skops", capsys=capsys)
+    assert status == 0, err
+    model = load(root / "m.skops")
+    assert "_stream" not in vars(model)
+    expected = getattr(sklearn_modgap, name)().fit(
+        np.concatenate(list(order.values())).astype(np.float32), y=target.astype(np.float32)
+    )
+    np.testing.assert_allclose(model.source_mean_, expected.source_mean_, atol=1e-6)
+    np.testing.assert_allclose(model.target_mean_, expected.target_mean_, atol=1e-6)
+    if name == "MomentMatch":
+        np.testing.assert_allclose(model.mapping_, expected.mapping_, atol=1e-4)
