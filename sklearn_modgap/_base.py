@@ -20,6 +20,16 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils._set_output import _wrap_data_with_container
 from sklearn.utils.validation import _num_samples, check_is_fitted, column_or_1d, validate_data
 
+from ._array_api import (
+    DeviceConstants,
+    HostRows,
+    apply_span,
+    foreign_namespace,
+    numpy_dtype,
+    safe_prepared,
+    to_numpy,
+    unit_rows,
+)
 from ._maps import BlockSpan, SpanMap, as_block_map
 from ._pages import release_pages
 from ._stats import RowMoments
@@ -33,6 +43,7 @@ from ._validation import (
     check_numeric,
     checked_row_norms,
     extreme_rows,
+    block_slices,
     map_blocks,
     normalize_rows,
     rescale_extreme_rows,
@@ -122,11 +133,32 @@ class BaseAligner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         source, target = self._split_fit_data(X, y, sample_domain)
         for name in ("_stream", "_stream_stale"):
             self.__dict__.pop(name, None)
+        foreign = self._foreign_namespace(source, target)
+        if foreign is not None:
+            # The statistics are computed on the host, one block at a time.
+            source, target = HostRows(source, *foreign), HostRows(target, *foreign)
         try:
             self._fit(source, target)
         except ExtremeRowsError:
-            self._fit(rescale_extreme_rows(source, name="X"), rescale_extreme_rows(target, name="y"))
+            self._fit(
+                rescale_extreme_rows(np.asarray(source), name="X"),
+                rescale_extreme_rows(np.asarray(target), name="y"),
+            )
         return self
+
+    # Aligners whose maps and statistics take arrays of any namespace under
+    # scikit-learn's Array API dispatch (see ``sklearn_modgap._array_api``).
+    _array_api_support = False
+
+    def _foreign_namespace(self, *arrays):
+        """``(xp, device)`` of non-NumPy inputs under Array API dispatch, else ``None``."""
+        foreign = foreign_namespace(*arrays)
+        if foreign is not None and not self._array_api_support:
+            raise TypeError(
+                f"{type(self).__name__} does not support Array API inputs ({foreign[0].__name__} "
+                "arrays): pass NumPy arrays, or turn array_api_dispatch off to have them converted."
+            )
+        return foreign
 
     # ----------------------------------------------------------- streaming
     # Aligners fitted from mergeable statistics set ``_stream_orders`` to the
@@ -201,7 +233,7 @@ class BaseAligner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
                 "every block, or fit on all rows at once."
             )
         check_numeric(X, "X")
-        X = validate_data(self, X, reset=first, **_check_params(min_samples=0))
+        X = validate_data(self, X, reset=first, **_check_params(min_samples=0, like=X))
         if sample_domain is not None:
             if y is not None and _ndim(y) == 2:
                 raise ValueError(
@@ -210,7 +242,7 @@ class BaseAligner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             source, target = split_source_target(X, sample_domain=sample_domain)
         else:
             source = X
-            target = None if y is None else check_embeddings(y, name="y", min_samples=0)
+            target = None if y is None else check_embeddings(y, name="y", min_samples=0, dtype=_float_dtypes(y))
         if target is not None:
             check_same_features(X.shape[1], target, name="The target block y")
         if first:
@@ -218,8 +250,11 @@ class BaseAligner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             # Aligners without a random_state sample with a fixed seed.
             seed = check_random_state(getattr(self, "random_state", 0)).randint(2**31 - 1)
             self._stream = FitStream(X.shape[1], self._stream_orders, capacities, seed)
+        foreign = self._foreign_namespace(source, target)
         for side, block, order in zip(("X", "y"), (source, target), self._stream_orders):
-            if block is not None and len(block):
+            if block is not None and block.shape[0]:
+                if foreign is not None:
+                    block = to_numpy(block, foreign[0])
                 self._stream_update(side, block, order)
         self._stream_stale = True
         for name in [n for n in vars(self) if n.endswith("_") and not n.startswith("_")]:
@@ -293,7 +328,7 @@ class BaseAligner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     def _split_sample(self, X, y, sample_domain, needs_pairs):
         check_numeric(X, "X")
         finite = not self._statistics_check_finite
-        X = validate_data(self, X, reset=True, **_check_params(finite=finite))
+        X = validate_data(self, X, reset=True, **_check_params(finite=finite, like=X))
         if sample_domain is None:
             if not finite and (y is None or _ndim(y) != 2):
                 # X is checked before y, also when the streaming check never runs.
@@ -309,7 +344,7 @@ class BaseAligner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
                     f"{type(self).__name__} needs y to be 2-D, got a {_ndim(y)}-D array: pass a "
                     f"2-D array of target-modality embeddings; {how}."
                 )
-            target = check_embeddings(y, name="y", finite=finite)
+            target = check_embeddings(y, name="y", finite=finite, dtype=_float_dtypes(y))
             check_same_features(X.shape[1], target, name="The target sample y")
             return X, target
 
@@ -391,10 +426,21 @@ class BaseAligner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             Substitutes, unit-norm, in the dtype of ``X``.
         """
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, **_check_params(min_samples=1, finite=False))
+        X = validate_data(self, X, reset=False, **_check_params(min_samples=1, finite=False, like=X))
         if sample_domain is None:
             return self._map_rows(X, self._source_map(), "X")
         is_target = self._target_rows(sample_domain, X.shape[0])
+        foreign = self._foreign_namespace(X)
+        if foreign is not None:
+            xp, device = foreign
+            order = np.concatenate([np.flatnonzero(~is_target), np.flatnonzero(is_target)])
+            parts = []
+            for rows, step in ((~is_target, self._source_map), (is_target, self._target_map)):
+                if rows.any():
+                    index = xp.asarray(np.flatnonzero(rows), device=device)
+                    parts.append(self._map_rows(xp.take(X, index, axis=0), step(), "X"))
+            back = xp.asarray(np.argsort(order), device=device)
+            return xp.take(xp.concat(parts, axis=0), back, axis=0)
         out = np.empty_like(X)
         for rows, step in ((~is_target, self._source_map), (is_target, self._target_map)):
             if rows.any():
@@ -449,7 +495,7 @@ class BaseAligner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             Target rows in the aligned space, in the dtype of ``X``.
         """
         check_is_fitted(self)
-        X_checked = validate_data(self, X, reset=False, **_check_params(min_samples=1, finite=False))
+        X_checked = validate_data(self, X, reset=False, **_check_params(min_samples=1, finite=False, like=X))
         out = self._map_rows(X_checked, self._target_map(), "X")
         return _wrap_data_with_container("transform", out, X, self)
 
@@ -458,6 +504,9 @@ class BaseAligner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
 
     def _map_rows(self, X, step, name):
         """Apply a fitted map (see :mod:`sklearn_modgap._maps`) block by block into one output."""
+        foreign = self._foreign_namespace(X)
+        if foreign is not None:
+            return self._map_rows_xp(X, step, name, *foreign)
         try:
             return self._map_rows_once(X, step, name)
         except ExtremeRowsError:
@@ -494,6 +543,33 @@ class BaseAligner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
 
         map_blocks(map_block, *X.shape, X.itemsize, parallel=not getattr(step, "in_order", False))
         return out
+
+    def _map_rows_xp(self, X, step, name, xp, device):
+        """``_map_rows`` for rows of another namespace, computed with its operations on its device."""
+        dtype = numpy_dtype(X, xp)
+        constants = DeviceConstants(xp, device, dtype)
+        step = as_block_map(step)
+        parts = []
+        for rows in block_slices(X.shape[0], X.shape[1], dtype.itemsize):
+            block = X[rows, ...]
+            prepared = safe_prepared(block, xp, dtype, self.normalize)
+            if prepared is None:
+                # The NumPy code raises its error (naming the row of X), or
+                # rescales and normalises.
+                try:
+                    prepared = constants.to_device(self._map_rows(to_numpy(block, xp), None, name))
+                except ValueError:
+                    self._map_rows(to_numpy(X, xp), None, name)
+                    raise
+            if step is None:
+                out = prepared
+            elif isinstance(step, SpanMap):
+                out = unit_rows(apply_span(step, prepared, constants, xp), xp)
+            else:
+                moved = step.function(prepared)
+                out = moved if step.normalized else unit_rows(moved, xp)
+            parts.append(out)
+        return parts[0] if len(parts) == 1 else xp.concat(parts, axis=0)
 
     def _map_span_block(self, block, span, out, name):
         sq_norms, scales = self._row_scales(block, name)
@@ -545,6 +621,7 @@ class BaseAligner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         base = super().__sklearn_tags__()
         tags = AlignerTags(**{field.name: getattr(base, field.name) for field in fields(Tags)})
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        tags.array_api_support = self._array_api_support
         tags.target_tags.required = True
         return tags
 
@@ -595,10 +672,19 @@ def _ndim(array):
     return array.ndim if hasattr(array, "ndim") else np.asarray(array).ndim
 
 
-def _check_params(min_samples=2, finite=True):
+def _float_dtypes(X):
+    """The float dtypes to accept for ``X``: NumPy's, or its own namespace's under Array API dispatch."""
+    foreign = foreign_namespace(X)
+    if foreign is None:
+        return FLOAT_DTYPES
+    xp = foreign[0]
+    return (xp.float64, xp.float32)
+
+
+def _check_params(min_samples=2, finite=True, like=None):
     return dict(
         accept_sparse=False,
-        dtype=FLOAT_DTYPES,
+        dtype=FLOAT_DTYPES if like is None else _float_dtypes(like),
         ensure_all_finite=finite,
         ensure_min_samples=min_samples,
     )

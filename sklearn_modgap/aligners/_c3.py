@@ -7,6 +7,7 @@ from sklearn.neighbors import NearestNeighbors
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 
+from .._array_api import Constant
 from .._base import BaseAligner
 from .._maps import BlockMap, interpolate
 
@@ -106,6 +107,7 @@ class C3(BaseAligner):
         self.normalize = normalize
         self.random_state = random_state
 
+    _array_api_support = True
     _stream_orders = (1, 1)
     _stream_sampled = ("X", "y")
 
@@ -134,9 +136,11 @@ class C3(BaseAligner):
         rng = check_random_state(self.random_state)
         offset = -self.source_mean_ + (self.target_mean_ if self.shift == "target" else 0.0)
 
+        offset = Constant(offset)
+
         def corrupt(block):
-            noise = rng.standard_normal(block.shape).astype(block.dtype, copy=False)
-            return block + offset.astype(block.dtype) + self.noise_std_ * noise
+            noise = Constant(rng.standard_normal(tuple(block.shape))).of(block)
+            return block + offset.of(block) + self.noise_std_ * noise
 
         # The noise advances one generator block by block.
         return interpolate(BlockMap(corrupt, in_order=True), self.alpha)
@@ -144,7 +148,8 @@ class C3(BaseAligner):
     def _target_map(self):
         if self.shift == "target":
             return None
-        return interpolate(lambda block: block - self.target_mean_.astype(block.dtype), self.alpha)
+        mean = Constant(self.target_mean_)
+        return interpolate(lambda block: block - mean.of(block), self.alpha)
 
 
 def _subsample(A, n_rows, rng):

@@ -70,6 +70,7 @@ class CentroidShift(BaseAligner):
         self.alpha = alpha
         self.normalize = normalize
 
+    _array_api_support = True
     _stream_orders = (1, 1)
 
     def _fit_stream(self, source_stats, target_stats, source_rows, target_rows):

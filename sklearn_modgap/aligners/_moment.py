@@ -6,6 +6,7 @@ import numpy as np
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 
+from .._array_api import Constant
 from .._base import BaseAligner
 from .._maps import BlockMap, interpolate
 from .._stats import descending_eigh
@@ -85,6 +86,7 @@ class MomentMatch(BaseAligner):
         self.alpha = alpha
         self.normalize = normalize
 
+    _array_api_support = True
     _stream_orders = (4, 4)
 
     def _fit_stream(self, source_stats, target_stats, source_rows, target_rows):
@@ -104,11 +106,12 @@ class MomentMatch(BaseAligner):
         return mean, shrunk, float(shrinkage)
 
     def _source_map(self):
-        mean, mapping, target_mean = self.source_mean_, self.mapping_, self.target_mean_
+        mean, mapping, target_mean = (
+            Constant(self.source_mean_), Constant(self.mapping_), Constant(self.target_mean_)
+        )
 
         def match(block):
-            dtype = block.dtype
-            return (block - mean.astype(dtype)) @ mapping.astype(dtype) + target_mean.astype(dtype)
+            return (block - mean.of(block)) @ mapping.of(block) + target_mean.of(block)
 
         return interpolate(match, self.alpha)
 
@@ -204,6 +207,7 @@ class RandomTargetReplacement(BaseAligner):
 
     # The stream keeps every target row, as fit does; the source's moments
     # pass refuses the rows that other aligners would refuse.
+    _array_api_support = True
     _stream_orders = (1, 1)
     _stream_sampled = ("y",)
 
@@ -218,14 +222,14 @@ class RandomTargetReplacement(BaseAligner):
         self._fit_stream(None, None, source, target)
 
     def _fit_stream(self, source_stats, target_stats, source_rows, target_rows):
-        self.target_rows_ = self._prepare(target_rows, "y").copy()
+        self.target_rows_ = np.array(self._prepare(np.asarray(target_rows), "y"))
 
     def _source_map(self):
         rng = check_random_state(self.random_state)
         rows = self.target_rows_
 
         def replace(block):
-            return rows[rng.randint(rows.shape[0], size=block.shape[0])].astype(block.dtype, copy=False)
+            return Constant(rows[rng.randint(rows.shape[0], size=block.shape[0])]).of(block)
 
         # The draws advance one generator block by block.
         return interpolate(BlockMap(replace, in_order=True), self.alpha)

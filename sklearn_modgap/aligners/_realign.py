@@ -97,6 +97,7 @@ class ReAlign(BaseAligner):
     }
 
     # The calibration mean needs the source rows once the moments are final.
+    _array_api_support = True
     _stream_orders = (1, 1)
     _stream_sampled = ("X",)
 

@@ -5,6 +5,7 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
 
+from .._array_api import Constant
 from .._base import BaseAligner
 from .._deprecation import DEPRECATED, DEPRECATED_OPTION, renamed
 from .._maps import interpolate
@@ -182,6 +183,7 @@ class SSP(BaseAligner):
         self.normalize = normalize
         self.centre = centre
 
+    _array_api_support = True
     _stream_orders = (2, 2)
 
     def _fit_stream(self, source_stats, target_stats, source_rows, target_rows):
@@ -219,13 +221,13 @@ class SSP(BaseAligner):
         self.n_shared_ = n_kept
 
     def _projection(self, mean):
-        basis = self.shared_basis_
-        offset = mean if self.center_ else None
+        basis = Constant(self.shared_basis_)
+        offset = Constant(mean) if self.center_ else None
 
         def project(block):
-            local = basis.astype(block.dtype, copy=False)
+            local = basis.of(block)
             if offset is not None:
-                block = block - offset.astype(block.dtype, copy=False)
+                block = block - offset.of(block)
             return (block @ local) @ local.T
 
         return project
