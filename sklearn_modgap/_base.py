@@ -172,12 +172,13 @@ class BaseAligner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         if self._stream_orders is None:
             raise NotImplementedError
         source_order, target_order = self._stream_orders
-        self._fit_stream(
-            self._statistics(source, "X", order=source_order),
-            self._statistics(target, "y", order=target_order),
-            source,
-            target,
-        )
+        source_stats = self._statistics(source, "X", order=source_order)
+        target_stats = self._statistics(target, "y", order=target_order)
+        self._fit_stream(source_stats, target_stats, source, target)
+        if not self._stream_sampled:
+            # The moments are the whole fit: partial_fit can continue from them.
+            self._stream = FitStream.of_moments(source_stats, target_stats)
+            self._stream_stale = False
 
     def _fit_stream(self, source_stats, target_stats, source_rows, target_rows):
         """Set the fitted attributes from the moments of the prepared rows of both modalities.
@@ -207,7 +208,10 @@ class BaseAligner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         position in the stream (see ``partial_fit_sample`` where the aligner
         has it): the same rows whatever the blocking, and every row while a
         modality has no more rows than the sample holds.  The fitted
-        attributes are computed when first used after a block.
+        attributes are computed when first used after a block.  After
+        :meth:`fit`, an aligner whose fit needs only moments continues from
+        them; one that samples rows (it has ``partial_fit_sample``, or draws
+        rows) refuses, since ``fit`` keeps no row sample.
 
         Parameters
         ----------
@@ -229,8 +233,8 @@ class BaseAligner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         if first and hasattr(self, "n_features_in_"):
             raise ValueError(
                 f"This {type(self).__name__} was fitted with fit (or loaded from a file), which "
-                "keeps no stream to continue: call partial_fit on a fresh aligner (clone it) for "
-                "every block, or fit on all rows at once."
+                "keeps no row sample to continue from: call partial_fit on a fresh aligner (clone "
+                "it) for every block, or fit on all rows at once."
             )
         check_numeric(X, "X")
         X = validate_data(self, X, reset=first, **_check_params(min_samples=0, like=X))

@@ -154,6 +154,15 @@ class FitStream:
             for capacity in (capacities[side],)
         }
 
+    @classmethod
+    def of_moments(cls, source_moments, target_moments):
+        """A state holding only moments (an aligner whose fit needs no rows)."""
+        stream = cls.__new__(cls)
+        stream.n_features = source_moments.n_features
+        stream.moments = {"X": source_moments, "y": target_moments}
+        stream.samples = {}
+        return stream
+
     def rows(self, side):
         """The sampled rows of ``side`` (``None`` when it keeps none)."""
         sample = self.samples.get(side)

@@ -145,7 +145,7 @@ def _by_design_failures(estimator):
             "the check's integer X has an all-zero row, which normalize=True refuses with a clear error"
         ),
     }
-    if hasattr(estimator, "partial_fit"):
+    if getattr(estimator, "_stream_sampled", ()):
         failures["check_fit_score_takes_y"] = (
             "the check calls partial_fit after fit on the same aligner; fit keeps no stream "
             "(no row sample) to continue, so partial_fit then refuses with a clear error"

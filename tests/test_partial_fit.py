@@ -138,10 +138,20 @@ def test_extreme_rows_in_a_block_are_rescaled_as_in_fit():
     np.testing.assert_allclose(streamed.calibration_mean_, expected.calibration_mean_, atol=1e-10)
 
 
+@pytest.mark.parametrize("aligner", [CentroidShift(), MomentMatch(), SSP(eps=0.05)], ids=lambda a: type(a).__name__)
+def test_partial_fit_continues_a_fit_that_needs_only_moments(aligner):
+    target, source = load_real("clip")
+    expected = clone(aligner).fit(source, y=target)
+    continued = clone(aligner).fit(source[:200], y=target[:300]).partial_fit(source[200:], y=target[300:])
+    np.testing.assert_allclose(continued.source_mean_, expected.source_mean_, atol=1e-6)  # float32 rows
+    np.testing.assert_allclose(continued.target_mean_, expected.target_mean_, atol=1e-6)
+    np.testing.assert_allclose(continued.transform(source[:20]), expected.transform(source[:20]), atol=1e-6)
+
+
 def test_stream_errors_are_clear():
     target, source = load_real("clip")
     fitted = ReAlign().fit(source, y=target)
-    with pytest.raises(ValueError, match="fitted with fit .* keeps no stream"):
+    with pytest.raises(ValueError, match="fitted with fit .* keeps no row sample"):
         fitted.partial_fit(source[:10])
     only_source = ReAlign().partial_fit(source[:10])
     with pytest.raises(ValueError, match="partial_fit has seen 0 target row"):
