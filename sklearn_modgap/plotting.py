@@ -142,7 +142,7 @@ def plot_subspace_overlap(target, source, *, qs=None, labels=("target", "source"
     axes.set_xlabel("subspace dimension $q$")
     axes.set_ylabel("$O_q$")
     axes.set_ylim(0, 1.02)
-    axes.set_title(f"Overlap of the principal subspaces of {labels[0]} and {labels[1]}")
+    axes.set_title(f"Overlap of the principal subspaces\nof {labels[0]} and {labels[1]}")
     axes.legend()
     return figure
 

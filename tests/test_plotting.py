@@ -333,3 +333,15 @@ def test_notebook_frontier_labels_name_alpha_target():
         # A reader learns what the numbers are: the first label names the parameter.
         assert texts[0] == "alpha_target=0"
         assert texts[1:] == ["0.05", "0.1", "0.3", "0.5"]
+
+
+def test_subspace_overlap_title_fits_a_half_width_panel(pairs):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    figure = Figure(figsize=(9, 3.5), layout="constrained")
+    left, right = figure.subplots(1, 2)
+    plot_subspace_overlap(*pairs, qs=[1, 4, 8], labels=("images", "captions"), ax=right)
+    renderer = FigureCanvasAgg(figure).get_renderer()
+    figure.draw(renderer)
+    title = right.title.get_window_extent(renderer)
+    assert title.x1 <= figure.bbox.x1 and title.x0 >= figure.bbox.x0
