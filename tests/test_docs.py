@@ -46,8 +46,11 @@ def built_html(tmp_path_factory):
     pytest.importorskip("myst_nb")
     out = tmp_path_factory.mktemp("html")
     doctrees = tmp_path_factory.mktemp("doctrees")
+    # run_stale_examples: sphinx-gallery would otherwise reuse the images of an
+    # earlier build for every example whose source has not changed.
     result = subprocess.run(
         [sys.executable, "-m", "sphinx", "-E", "-W", "--keep-going", "-q", "-b", "html",
+         "-D", "sphinx_gallery_conf.run_stale_examples=1",
          "-d", str(doctrees), str(ROOT / "docs"), str(out)],
         capture_output=True, text=True, cwd=ROOT,
     )
