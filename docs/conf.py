@@ -61,9 +61,14 @@ sphinx_gallery_conf = {
     "within_subsection_order": "FileNameSortKey",
     "reference_url": {"sklearn_modgap": None},
     "remove_config_comments": True,
-    # The package's plotting functions return figures pyplot does not manage:
-    # the first scraper embeds those, the second the pyplot figures.
+    # The package's plotting functions return figures pyplot does not manage.
+    # gallery_figures records every Figure as it is created (its reset runs
+    # before each example) and its scraper embeds, after each block, the
+    # recorded figures pyplot does not manage, named or not; the matplotlib
+    # scraper then embeds the pyplot figures.  See docs/sphinxext/gallery_figures.py
+    # for why figures are recorded at creation rather than looked up by name.
     "image_scrapers": ("gallery_figures.scrape", "matplotlib"),
+    "reset_modules": ("matplotlib", "gallery_figures.reset"),
 }
 
 # The notebooks are rendered with the outputs stored in them (they read the

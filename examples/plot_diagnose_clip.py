@@ -37,7 +37,8 @@ print(diagnose(images, texts, q=128).round(3).to_string())
 # but far from completely.
 fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
 plot_spectra(images, texts, labels=("images", "captions"), ax=axes[0])
-plot_subspace_overlap(images, texts, qs=[1, 2, 4, 8, 16, 32, 64, 128, 256], ax=axes[1])
+plot_subspace_overlap(images, texts, qs=[1, 2, 4, 8, 16, 32, 64, 128, 256], labels=("images", "captions"),
+                      ax=axes[1])
 fig.tight_layout()
 
 # %%

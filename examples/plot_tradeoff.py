@@ -38,5 +38,5 @@ print(report.round(3).to_string())
 # %%
 # CentroidShift and ReAlign keep nearly all of the captions' relative geometry while entering the images'
 # neighbourhoods; MomentMatch mixes more and keeps less.
-tradeoff = plot_tradeoff(report)
+tradeoff = plot_tradeoff(report, labels=("images", "captions"))
 plt.show()

@@ -142,7 +142,7 @@ def plot_subspace_overlap(target, source, *, qs=None, labels=("target", "source"
     axes.set_xlabel("subspace dimension $q$")
     axes.set_ylabel("$O_q$")
     axes.set_ylim(0, 1.02)
-    axes.set_title(f"Overlap of the principal subspaces of {labels[0]} and {labels[1]}")
+    axes.set_title(f"Overlap of the principal subspaces\nof {labels[0]} and {labels[1]}")
     axes.legend()
     return figure
 
@@ -158,7 +158,7 @@ def plot_residual_spectrum(target, source, *, labels=("target", "source")):
     With ``n`` pairs the centred residuals span at most ``n - 1`` directions.
     When ``n - 1 < d`` the remaining directions carry no energy because of
     the sample size, not because of the geometry: both panels mark where
-    that tail begins and the right one shades it.
+    that tail begins and shade it.
 
     Parameters
     ----------
@@ -221,6 +221,9 @@ def plot_residual_spectrum(target, source, *, labels=("target", "source")):
     if supported < n_features:
         tail = f"beyond $n - 1$ = {supported}: no estimate ($n$ < $d$)"
         left.axvline(supported, color="black", linestyle=":", linewidth=1, label=tail)
+        # The tail has no line to draw: shade it so that it is seen, up to d.
+        left.axvspan(supported, n_features, color="gray", alpha=0.15)
+        left.set_xlim(right=n_features)
         left.legend(fontsize=8)
         right.axvspan(supported / n_features, 1.0, color="gray", alpha=0.15, label=tail)
     right.set_xlabel("fraction of directions kept $K/d$")
@@ -240,17 +243,21 @@ def _check_labels(labels):
     return tuple(labels)
 
 
-def plot_tradeoff(report, *, preservation="Psi", labels=("target", "source"), ax=None):
+def plot_tradeoff(
+    report, *, preservation="Psi", labels=("target", "source"), reference="identity", ax=None,
+):
     """The preservation-mixing trade-off of several aligners (Fig. 3a).
 
     One point per aligner: mixing ``(M_k^Z + M_k^X) / 2`` on the horizontal
     axis, preservation of the source geometry (``Psi`` by default) on the
     vertical axis, each point labelled with the aligner's name.  A good
-    aligner sits at the top right, the corner marked *better*; the identity
-    keeps the source geometry whole (preservation 1, the dotted reference
-    line) and mixes little; collapse and random target replacement sit at
-    the bottom.  Aligners that land on the same point (within 0.03 on both
-    axes) share one label listing their names.
+    aligner sits at the top right, the corner marked *better*; the
+    un-aligned source rows keep their geometry whole (preservation 1, the
+    dotted reference line) and mix little; collapse and random target
+    replacement sit at the bottom.  The row named ``reference`` (the
+    identity) is that un-aligned point: it is ringed and labelled
+    *un-aligned*.  Aligners that land on the same point (within 0.03 on
+    both axes) share one label listing their names.
 
     Parameters
     ----------
@@ -261,15 +268,20 @@ def plot_tradeoff(report, *, preservation="Psi", labels=("target", "source"), ax
         Column drawn on the vertical axis (``"Psi"``, ``"Omega_k"``, ``"Phi"``).
     labels : tuple of str, default=("target", "source")
         Names of the two modalities, used in the axis labels.
+    reference : str or None, default="identity"
+        Row of ``report`` that leaves the source rows as they are; ``None``,
+        or a name not in the report, rings no point.
     ax : matplotlib Axes, default=None
         Axes to draw into; a new figure when None.
 
     Returns
     -------
     figure : matplotlib.figure.Figure
-        One scatter point per aligner, one text label per group of
-        coinciding points (``gid="aligner"``), the identity reference line and
-        the *better* corner (``gid="better"``).
+        One scatter point per aligner (``gid="aligners"``), a ring around
+        the un-aligned point (``gid="reference"``), one text label per group
+        of coinciding points (``gid="aligner"``), the reference line of
+        preservation 1 (``gid="identity"``) and the *better* corner
+        (``gid="better"``).
 
     See Also
     --------
@@ -287,7 +299,7 @@ def plot_tradeoff(report, *, preservation="Psi", labels=("target", "source"), ax
     ...                       index=["identity", "ReAlign"])
     >>> axes = plot_tradeoff(report).axes[0]
     >>> [text.get_text() for text in axes.texts if text.get_gid() == "aligner"]
-    ['identity', 'ReAlign']
+    ['identity (un-aligned)', 'ReAlign']
     """
     labels = _check_labels(labels)
     missing = [c for c in ("M_k^Z", "M_k^X", preservation) if c not in report.columns]
@@ -302,15 +314,24 @@ def plot_tradeoff(report, *, preservation="Psi", labels=("target", "source"), ax
     figure, (axes,) = _new_axes(ax, figsize=(6.0, 4.5))
     axes.axhline(1.0, color="gray", linestyle=":", linewidth=1, zorder=1)
     axes.annotate(
-        "identity: source geometry kept whole", (0.0, 1.0), textcoords="offset points",
-        xytext=(2, 3), fontsize=8, color="gray", gid="identity",
+        f"un-aligned {labels[1]}: geometry kept whole", (0.25, 1.0), textcoords="offset points",
+        xycoords=axes.get_yaxis_transform(), xytext=(0, 3), fontsize=8, color="gray", gid="identity",
     )
-    axes.scatter(mixing, kept, color="tab:purple", zorder=3)
+    axes.scatter(mixing, kept, color="tab:purple", zorder=3, gid="aligners")
+    names = [str(name) for name in report.index]
+    unaligned = np.array([reference is not None and name == str(reference) for name in names])
+    if unaligned.any():
+        axes.scatter(
+            mixing[unaligned], kept[unaligned], s=150, facecolors="none", edgecolors="black",
+            linewidths=1.2, zorder=4, gid="reference",
+        )
+        names = [f"{name} (un-aligned)" if is_reference else name
+                 for name, is_reference in zip(names, unaligned)]
     for members in _coinciding(mixing, kept, tolerance=0.03):
         x, y = mixing[members[0]], kept[members[0]]
         right_edge = x > 0.7
         axes.annotate(
-            ", ".join(str(report.index[i]) for i in members), (x, y), textcoords="offset points",
+            ", ".join(names[i] for i in members), (x, y), textcoords="offset points",
             fontsize=9, xytext=(-5 if right_edge else 5, -12 if y > 0.95 else 4),
             ha="right" if right_edge else "left", gid="aligner",
         )

@@ -90,9 +90,11 @@ def test_tradeoff_points_from_a_report():
     )
     figure = plot_tradeoff(report, preservation="Omega_k")
     (axes,) = figure.axes
-    (points,) = [c for c in axes.collections if isinstance(c, PathCollection)]
+    (points,) = [c for c in axes.collections if c.get_gid() == "aligners"]
     np.testing.assert_allclose(points.get_offsets(), [[0.0, 1.0], [0.6, 0.8], [0.95, 0.02]])
-    assert [t.get_text() for t in axes.texts if t.get_gid() == "aligner"] == list(report.index)
+    assert [t.get_text() for t in axes.texts if t.get_gid() == "aligner"] == [
+        "identity (un-aligned)", "ReAlign", "RandomTargetReplacement",
+    ]
     assert "Omega" in axes.get_ylabel()
 
 
@@ -247,6 +249,12 @@ def test_residual_spectrum_titles_in_words_and_flags_the_small_sample_tail():
     left_edge = shade.get_window_extent().x0
     assert energy_axes.transData.inverted().transform((left_edge, 0))[0] == pytest.approx(9 / 24)
     assert "n < d" in _all_text(figure).replace("$", "")
+    # The left panel shows the empty directions 10..24 as a shaded band up to d.
+    (left_shade,) = spectrum_axes.patches
+    box = left_shade.get_window_extent()
+    data_left, data_right = spectrum_axes.transData.inverted().transform([(box.x0, 0), (box.x1, 0)])[:, 0]
+    assert data_left == pytest.approx(9) and data_right == pytest.approx(24)
+    assert spectrum_axes.get_xlim()[1] == pytest.approx(24)
 
 
 def test_residual_spectrum_flags_nothing_with_enough_pairs(pairs):
@@ -263,10 +271,77 @@ def test_tradeoff_joins_labels_of_coinciding_points_and_marks_references():
     )
     (axes,) = plot_tradeoff(report, labels=("images", "captions")).axes
     names = [t.get_text() for t in axes.texts if t.get_gid() == "aligner"]
-    assert names == ["identity", "CentroidShift, ReAlign", "MomentMatch"]
+    assert names == ["identity (un-aligned)", "CentroidShift, ReAlign", "MomentMatch"]
     (better,) = [t for t in axes.texts if t.get_gid() == "better"]
     # The arrow points at the top-right corner of the axes.
     assert better.xy == (axes.get_xlim()[1], axes.get_ylim()[1])
     reference = [line for line in axes.get_lines() if line.get_linestyle() == ":"]
     assert len(reference) == 1 and list(reference[0].get_ydata()) == [1.0, 1.0]
     assert "captions" in axes.get_ylabel() and "images" in axes.get_xlabel()
+
+
+def test_tradeoff_rings_the_unaligned_point_and_names_it():
+    report = pd.DataFrame(
+        {"Psi": [0.9, 1.0, 0.4], "M_k^Z": [0.7, 0.04, 0.9], "M_k^X": [0.5, 0.02, 0.8]},
+        index=["ReAlign", "no alignment", "MomentMatch"],
+    )
+    (axes,) = plot_tradeoff(report, reference="no alignment", labels=("images", "captions")).axes
+    (ring,) = [c for c in axes.collections if c.get_gid() == "reference"]
+    np.testing.assert_allclose(ring.get_offsets(), [[0.03, 1.0]])
+    assert len(ring.get_facecolors()) == 0 or ring.get_facecolors()[0][3] == 0  # hollow
+    names = [t.get_text() for t in axes.texts if t.get_gid() == "aligner"]
+    assert names == ["ReAlign", "no alignment (un-aligned)", "MomentMatch"]
+    (line_label,) = [t for t in axes.texts if t.get_gid() == "identity"]
+    assert "un-aligned captions" in line_label.get_text()
+    # Without a reference row nothing is ringed and no label says un-aligned.
+    (axes,) = plot_tradeoff(report, reference=None).axes
+    assert not [c for c in axes.collections if c.get_gid() == "reference"]
+    assert not [t for t in axes.texts if "(un-aligned)" in t.get_text()]
+
+
+def _notebook_definitions(notebook, name):
+    """Source of the definitions in the code cell of ``notebook`` that defines ``name``."""
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "notebooks" / notebook
+    cells = json.loads(path.read_text())["cells"]
+    (source,) = ["".join(c["source"]) for c in cells
+                 if c["cell_type"] == "code" and f"def {name}(" in "".join(c["source"])]
+    code = "\n".join(line for line in source.splitlines() if not line.startswith("%"))
+    # Only the definitions: the cell's own calls need the fitted tables.
+    code = code.split("\nfig, axes =")[0]
+    return code
+
+
+def test_notebook_frontier_labels_name_alpha_target():
+    code = _notebook_definitions("04_tpc_cma_frontier.ipynb", "plot_frontier")
+    alphas = (0.0, 0.05, 0.1, 0.3, 0.5)
+    settings = [f"tpc-cma, alpha_target={a}" for a in alphas] + ["untouched", "infonce", "atp-cu"]
+    columns = ["R@1 image->text", "R@1 text->image", "centroid gap"]
+    rng = np.random.default_rng(0)
+    mean = pd.DataFrame(rng.uniform(0.1, 0.9, (len(settings), 3)), index=settings, columns=columns)
+    sd = mean * 0.01
+    namespace = {"ALPHAS": alphas}
+    exec(code, namespace)
+    figure = Figure()
+    axes = figure.subplots(1, 2)
+    namespace["plot_frontier"](mean, sd, "test", axes)
+    for ax in axes:
+        texts = [t.get_text() for t in ax.texts]
+        assert len(texts) == len(alphas)
+        # A reader learns what the numbers are: the first label names the parameter.
+        assert texts[0] == "alpha_target=0"
+        assert texts[1:] == ["0.05", "0.1", "0.3", "0.5"]
+
+
+def test_subspace_overlap_title_fits_a_half_width_panel(pairs):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    figure = Figure(figsize=(9, 3.5), layout="constrained")
+    left, right = figure.subplots(1, 2)
+    plot_subspace_overlap(*pairs, qs=[1, 4, 8], labels=("images", "captions"), ax=right)
+    renderer = FigureCanvasAgg(figure).get_renderer()
+    figure.draw(renderer)
+    title = right.title.get_window_extent(renderer)
+    assert title.x1 <= figure.bbox.x1 and title.x0 >= figure.bbox.x0

@@ -2,52 +2,99 @@
 
 The plotting functions of the package build their figures without pyplot
 (see :mod:`sklearn_modgap.plotting`), so sphinx-gallery's matplotlib scraper,
-which walks pyplot's figure registry, never sees them.  This scraper looks at
-what a code block leaves behind instead: every :class:`~matplotlib.figure.Figure`
-bound to a name of the example (directly or inside a list, tuple or dict) or
-returned by the block's last expression, that pyplot does not manage and that
-has not been shown yet, is saved and embedded below the block.
+which walks pyplot's figure registry, never sees them.
+
+How the figures are found, and why this way: while the gallery is built,
+every :class:`~matplotlib.figure.Figure` is recorded at creation (a wrapper
+around ``Figure.__init__``, installed by :func:`reset` before each example
+and kept for the build's lifetime).  After each code block, :func:`scrape`
+saves, in creation order, every figure recorded since the previous block
+that pyplot does not manage, and forgets them; the pyplot figures are left
+to sphinx-gallery's matplotlib scraper, which runs next.  Two other ways
+were rejected:
+
+* looking for figures among the example's variables misses a figure that is
+  not bound to a name (a ``plot_*(...)`` call that is not the block's last
+  statement, a figure made inside a loop or a helper, or one whose name is
+  rebound in the same block);
+* having the package draw through pyplot when pyplot is imported would
+  change what users get (pyplot keeps every such figure alive until it is
+  closed, and warns past 20) only to please the documentation.
+
+The record holds the figures themselves, so a figure nobody keeps a
+reference to still reaches the page; the record is emptied after each block
+and at the start of each example, so nothing is kept longer than a block.
 """
 
-import weakref
+import functools
 
+from matplotlib.figure import Figure
 from sphinx_gallery.scrapers import figure_rst
 
-_shown = weakref.WeakSet()
+_created = []
 
 
-def _candidates(namespace):
-    values = list(namespace.values())
-    for value in list(values):
-        if isinstance(value, dict):
-            values.extend(value.values())
-        elif isinstance(value, (list, tuple)):
-            values.extend(value)
-    return values
+def _track():
+    """Wrap ``Figure.__init__`` once so that every new figure is recorded."""
+    if getattr(Figure.__init__, "_gallery_tracked", False):
+        return
+    original = Figure.__init__
+
+    @functools.wraps(original)
+    def __init__(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        _created.append(self)
+
+    __init__._gallery_tracked = True
+    Figure.__init__ = __init__
+
+
+def reset(gallery_conf, fname):
+    """Start recording the figures of the next example, with an empty record.
+
+    Parameters
+    ----------
+    gallery_conf : dict
+        The sphinx-gallery configuration (unused).
+    fname : str or None
+        The example about to run (unused).
+    """
+    _track()
+    _created.clear()
+
+
+def _pyplot_managed(figure):
+    return getattr(figure.canvas, "manager", None) is not None
 
 
 def scrape(block, block_vars, gallery_conf, **kwargs):
     """Save the figures a block drew without pyplot and return their reST.
 
-    Runs before sphinx-gallery's matplotlib scraper: the figures pyplot
-    manages now are left to it and remembered, so that once it has closed
-    them they are not taken for bare figures in a later block.
-    """
-    import matplotlib.pyplot as plt
-    from matplotlib.figure import Figure
+    Parameters
+    ----------
+    block : tuple
+        The code block just run (unused).
+    block_vars : dict
+        Its variables; ``image_path_iterator`` gives the file names.
+    gallery_conf : dict
+        The sphinx-gallery configuration.
+    **kwargs : dict
+        Passed on to :meth:`~matplotlib.figure.Figure.savefig`.
 
-    for number in plt.get_fignums():
-        _shown.add(plt.figure(number))
-    figures = []
-    for value in _candidates(block_vars["example_globals"]):
-        if isinstance(value, Figure) and value not in _shown:
-            _shown.add(value)
-            figures.append(value)
+    Returns
+    -------
+    rst : str
+        The reST that embeds the saved images, empty when there are none.
+    """
+    figures = [figure for figure in _created if not _pyplot_managed(figure)]
+    _created.clear()
     paths = []
     for figure, path in zip(figures, block_vars["image_path_iterator"]):
         figure.savefig(path, **kwargs)
         paths.append(path)
     if not paths:
         return ""
-    titles = ", ".join(axes.get_title() for figure in figures for axes in figure.axes if axes.get_title())
+    titles = ", ".join(
+        axes.get_title() for figure in figures for axes in figure.axes if axes.get_title()
+    )
     return figure_rst(paths, gallery_conf["src_dir"], titles)
