@@ -246,7 +246,8 @@ class ContrastiveAdapter(BaseAligner):
         net.fit({"source": source, "target": target}, y=None)
         self.net_ = net
         self.loss_curve_ = np.asarray(net.history[:, "train_loss"])
-        self.temperature_ = float(net.criterion_.temperature)
+        temperature = net.criterion_.temperature
+        self.temperature_ = float(temperature.detach() if hasattr(temperature, "detach") else temperature)
 
     def _source_map(self):
         return self._head_map(self.net_.module_.source_head)
