@@ -76,20 +76,41 @@ def _inserted_cross_entropy(anchors, partners, temperature):
     return F.cross_entropy(logits, _pair_labels(anchors))
 
 
-def cma_loss(a, b, alpha, temperature=0.07, reweight=0.05):
+def _hadamard_cross_entropy(logits, negative_weight):
+    """Cross-entropy of ``W * logits`` (Hadamard), ``W`` 1 on the diagonal and ``w`` off it.
+
+    ``-log(exp(l_ii) / (exp(l_ii) + sum_{j != i} exp(w * l_ij)))``; ``w = 1`` is
+    the plain cross-entropy.
+    """
+    if negative_weight == 1.0:
+        return F.cross_entropy(logits, _pair_labels(logits))
+    eye = torch.eye(logits.shape[0], dtype=torch.bool, device=logits.device)
+    weighted = torch.where(eye, logits, negative_weight * logits)
+    return F.cross_entropy(weighted, _pair_labels(logits))
+
+
+_REWEIGHTINGS = {"hadamard": _hadamard_cross_entropy, "log_additive": _weighted_cross_entropy}
+
+
+def cma_loss(a, b, alpha, temperature=0.07, reweight=0.05, reweighting="hadamard"):
     """Cross-modal alignment loss of the Geometry of Compromise (TPC-CMA).
 
     ``(1 - alpha) * L_cross + alpha * L_intra``:
 
     - ``L_cross`` is the symmetric InfoNCE with the cross-modal negatives
-      reweighted: each negative enters the softmax denominator with weight
-      ``1 - reweight * alpha``, easing the repulsion between the modalities
-      as the alignment strength grows;
+      reweighted by ``w = 1 - reweight * alpha``, easing the repulsion
+      between the modalities as the alignment strength grows.  With
+      ``reweighting="hadamard"`` (Eq. 3-4 of the paper) the weight matrix
+      ``W`` (1 on the diagonal, ``w`` off it) multiplies the logits,
+      ``CE(W * (a b^T / tau))``: a negative enters the softmax as
+      ``exp(w * l_ij)``.  With ``"log_additive"`` (the package's earlier
+      form) ``log w`` is added to the negative logits, so a negative enters
+      as ``w * exp(l_ij)``;
     - ``L_intra`` matches the intra-modal geometry: each image is inserted
       among the texts (scored against the other texts for its caption) and
       each text among the images, averaged over both insertions.
 
-    At ``alpha = 0`` it equals :func:`info_nce`.
+    At ``alpha = 0`` both forms equal :func:`info_nce`.
 
     Parameters
     ----------
@@ -97,10 +118,13 @@ def cma_loss(a, b, alpha, temperature=0.07, reweight=0.05):
         Paired rows of the two modalities.
     alpha : float in [0, 1]
         Alignment strength.
-    temperature : float, default=0.07
-        Softmax temperature.
+    temperature : float or torch.Tensor, default=0.07
+        Softmax temperature (a scalar tensor when it is learned).
     reweight : float in [0, 1), default=0.05
         Scale of the negative reweighting.
+    reweighting : {"hadamard", "log_additive"}, default="hadamard"
+        How the weight enters: multiplying the logits (the paper) or as
+        ``log w`` added to the negative logits.
 
     Returns
     -------
@@ -122,11 +146,14 @@ def cma_loss(a, b, alpha, temperature=0.07, reweight=0.05):
     """
     if not 0.0 <= reweight < 1.0:
         raise ValueError(f"reweight must be in [0, 1), got {reweight}.")
+    if reweighting not in _REWEIGHTINGS:
+        raise ValueError(
+            f"reweighting must be one of {sorted(_REWEIGHTINGS)}, got {reweighting!r}."
+        )
+    cross_entropy = _REWEIGHTINGS[reweighting]
     weight = 1.0 - reweight * alpha
     logits = a @ b.T / temperature
-    cross = 0.5 * (
-        _weighted_cross_entropy(logits, weight) + _weighted_cross_entropy(logits.T, weight)
-    )
+    cross = 0.5 * (cross_entropy(logits, weight) + cross_entropy(logits.T, weight))
     if alpha == 0:
         return cross
     intra = 0.5 * (

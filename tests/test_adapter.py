@@ -79,19 +79,22 @@ def test_infonce_lowers_the_training_loss(pairs):
 def test_curriculum_anchors_ramps_and_stabilises(pairs):
     target, source = pairs
     # 96 pairs in batches of 32: 3 steps per epoch, 30 steps: anchor 6, ramp 15, stabilise 9.
-    adapter = _adapter(alpha_target=0.3, net=AdapterNet(max_epochs=10, batch_size=32))
-    adapter.fit(source, y=target)
-    alphas = np.concatenate([epoch for epoch in adapter.net_.history[:, "batches", :, "alpha"]])
-    assert alphas.shape == (30,)
-    np.testing.assert_array_equal(alphas[:6], 0.0)
-    assert np.all(np.diff(alphas) >= 0)
-    assert 0 < alphas[6] < 0.3
-    np.testing.assert_allclose(alphas[21:], 0.3)
-    assert adapter.net_.criterion_.alpha == pytest.approx(0.3)
+    for gate in ("balance", "rise"):
+        adapter = _adapter(alpha_target=0.3, ramp_gate=gate, net=AdapterNet(max_epochs=10, batch_size=32))
+        adapter.fit(source, y=target)
+        alphas = np.concatenate([epoch for epoch in adapter.net_.history[:, "batches", :, "alpha"]])
+        assert alphas.shape == (30,)
+        np.testing.assert_array_equal(alphas[:6], 0.0)
+        assert np.all(np.diff(alphas) >= 0)
+        assert 0 < alphas[6] < 0.3
+        # No jump at the end of the ramp: the last ramp step adds under a third.
+        assert alphas[21] - alphas[20] < 0.1
+        np.testing.assert_allclose(alphas[21:], 0.3)
+        assert adapter.net_.criterion_.alpha == pytest.approx(0.3)
 
 
-def test_ramp_pauses_while_the_contrastive_loss_rises_and_catches_up_after():
-    curriculum = CompromiseCurriculum(alpha_target=0.5, tolerance=0.05)
+def test_rise_gate_pauses_while_the_contrastive_loss_rises_and_catches_up_after():
+    curriculum = CompromiseCurriculum(alpha_target=0.5, tolerance=0.05, gate="rise")
     curriculum.anchor_end_, curriculum.ramp_end_ = 2, 6
     curriculum.step_, curriculum.alpha_ = 3, 0.0
 
@@ -108,6 +111,36 @@ def test_ramp_pauses_while_the_contrastive_loss_rises_and_catches_up_after():
     assert curriculum._next_alpha() == 0.5
     curriculum.step_ = 1
     assert curriculum._next_alpha() == 0.0
+
+
+def test_balance_gate_slows_while_the_loss_falls_and_speeds_when_balanced():
+    curriculum = CompromiseCurriculum(alpha_target=0.5, tolerance=0.05)
+    assert curriculum.gate == "balance" and curriculum.max_speedup == 2.0
+    curriculum.anchor_end_, curriculum.ramp_end_ = 2, 12
+    curriculum.step_, curriculum.alpha_ = 2, 0.0
+    base = 0.5 / 10
+
+    assert curriculum.falling_gate == 0.5
+    curriculum.fast_, curriculum.slow_ = 1.0, 1.0  # balanced: twice the base rate
+    assert curriculum._next_alpha() == pytest.approx(2 * base)
+    curriculum.fast_ = 0.975  # falling by half the tolerance: 0.5 + 1.5 * 0.5 = 1.25
+    assert curriculum._next_alpha() == pytest.approx(1.25 * base)
+    curriculum.fast_ = 0.9  # still falling fast: slowed to half the base rate
+    assert curriculum._next_alpha() == pytest.approx(0.5 * base)
+    curriculum.fast_ = 1.025  # rising by half the tolerance: 2 * 0.5 = the base rate
+    assert curriculum._next_alpha() == pytest.approx(base)
+    curriculum.fast_ = 1.1  # rising fast: paused
+    assert curriculum._next_alpha() == 0.0
+    # One step left, 0.05 to go: twice that would overshoot, so it stops at the target.
+    curriculum.step_, curriculum.fast_, curriculum.alpha_ = 11, 1.0, 0.45
+    assert curriculum._next_alpha() == 0.5
+
+
+def test_unknown_gate_is_an_error(pairs):
+    target, source = pairs
+    net = AdapterNet(max_epochs=1, callbacks=[("c", CompromiseCurriculum(gate="fast"))])
+    with pytest.raises(ValueError, match="gate must be 'balance' or 'rise'"):
+        _adapter(objective="infonce", net=net).fit(source, y=target)
 
 
 def test_atp_cu_follows_the_seed_schedules(pairs):
@@ -217,3 +250,39 @@ def test_default_temperature_is_each_objectives_published_one(objective, tempera
     ).fit(rows, y=rows + 0.1)
     assert adapter.net_.criterion_.temperature == pytest.approx(expected)
     assert adapter.temperature is temperature
+
+
+def test_learned_temperature_starts_at_the_fixed_value_and_moves(pairs):
+    target, source = pairs
+    fixed = _adapter(temperature=0.2, net=AdapterNet(max_epochs=3, batch_size=32, lr=1e-2))
+    fixed.fit(source, y=target)
+    assert fixed.temperature_ == pytest.approx(0.2)
+    assert not any("log_temperature" in name for name, _ in fixed.net_.get_all_learnable_params())
+
+    learned = _adapter(
+        temperature=0.2, learn_temperature=True, net=AdapterNet(max_epochs=3, batch_size=32, lr=1e-2)
+    )
+    criterion = learned.fit(source, y=target).net_.criterion_
+    assert criterion.initial_temperature == 0.2
+    # The optimiser holds the log-temperature and moved it.
+    assert any("log_temperature" in name for name, _ in learned.net_.get_all_learnable_params())
+    assert learned.temperature_ == pytest.approx(float(criterion.log_temperature.exp()))
+    assert abs(learned.temperature_ - 0.2) > 1e-4
+
+
+def test_learn_temperature_is_refused_outside_tpc_cma(pairs):
+    target, source = pairs
+    with pytest.raises(ValueError, match="only available with objective='tpc-cma'"):
+        _adapter(objective="atp-cu", learn_temperature=True).fit(source, y=target)
+
+
+def test_reweighting_and_gate_reach_the_criterion_and_curriculum(pairs):
+    target, source = pairs
+    default = _adapter(alpha_target=0.3).fit(source, y=target)
+    assert default.net_.criterion_.reweighting == "hadamard"
+    assert dict(default.net_.callbacks_)["curriculum"].gate == "balance"
+    earlier = _adapter(alpha_target=0.3, reweighting="log_additive", ramp_gate="rise")
+    earlier.fit(source, y=target)
+    assert earlier.net_.criterion_.reweighting == "log_additive"
+    assert dict(earlier.net_.callbacks_)["curriculum"].gate == "rise"
+    assert not np.allclose(earlier.loss_curve_, default.loss_curve_)

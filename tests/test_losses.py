@@ -70,8 +70,74 @@ def test_cma_at_alpha_zero_is_info_nce():
 def test_cma_matches_the_hand_computed_mixture(alpha, reweight):
     tau = 0.25
     expected = (1 - alpha) * _hand_info_nce(tau, weight=1 - reweight * alpha) + alpha * _hand_intra(tau)
-    got = cma_loss(A, B, alpha=alpha, temperature=tau, reweight=reweight)
+    got = cma_loss(A, B, alpha=alpha, temperature=tau, reweight=reweight, reweighting="log_additive")
     assert float(got) == pytest.approx(expected, rel=1e-12)
+
+
+# A 3x3 toy: images are the standard basis, so the logit l_ij = a_i . b_j / tau
+# is coordinate i of text j.
+A3 = torch.eye(3, dtype=torch.float64)
+B3 = torch.tensor([[0.8, 0.6, 0.0], [0.0, 0.6, 0.8], [0.6, 0.0, 0.8]], dtype=torch.float64)
+S3 = [[0.8, 0.0, 0.6], [0.6, 0.6, 0.0], [0.0, 0.8, 0.8]]  # S3[i][j] = a_i . b_j
+
+
+def _dot(u, v):
+    return sum(x * y for x, y in zip(u, v))
+
+
+def _row_ce(logits, i):
+    return -logits[i] + math.log(sum(math.exp(value) for value in logits))
+
+
+def _hand_cross(tau, w, form):
+    def weighted(row, i):
+        if form == "hadamard":  # exp(w * l_ij) for the negatives
+            return [row[j] / tau if j == i else w * row[j] / tau for j in range(3)]
+        return [row[j] / tau if j == i else row[j] / tau + math.log(w) for j in range(3)]
+
+    images = sum(_row_ce(weighted(S3[i], i), i) for i in range(3)) / 3
+    columns = [[S3[j][i] for j in range(3)] for i in range(3)]
+    texts = sum(_row_ce(weighted(columns[i], i), i) for i in range(3)) / 3
+    return 0.5 * (images + texts)
+
+
+def _hand_intra3(tau):
+    a, b = A3.tolist(), B3.tolist()
+
+    def inserted(anchors, partners):
+        total = 0.0
+        for i in range(3):
+            row = [
+                _dot(anchors[i], partners[i]) / tau if j == i else _dot(anchors[i], anchors[j]) / tau
+                for j in range(3)
+            ]
+            total += _row_ce(row, i)
+        return total / 3
+
+    return 0.5 * (inserted(b, a) + inserted(a, b))
+
+
+@pytest.mark.parametrize("form", ["hadamard", "log_additive"])
+def test_cma_reweighting_forms_match_the_hand_computed_3x3_toy(form):
+    tau, alpha, reweight = 0.5, 0.4, 0.5
+    w = 1 - reweight * alpha  # 0.8
+    expected = (1 - alpha) * _hand_cross(tau, w, form) + alpha * _hand_intra3(tau)
+    got = cma_loss(A3, B3, alpha=alpha, temperature=tau, reweight=reweight, reweighting=form)
+    assert float(got) == pytest.approx(expected, rel=1e-12)
+
+
+def test_hadamard_is_the_default_and_differs_from_log_additive():
+    tau, alpha, reweight = 0.5, 0.4, 0.5
+    default = float(cma_loss(A3, B3, alpha=alpha, temperature=tau, reweight=reweight))
+    hadamard = (1 - alpha) * _hand_cross(tau, 0.8, "hadamard") + alpha * _hand_intra3(tau)
+    additive = (1 - alpha) * _hand_cross(tau, 0.8, "log_additive") + alpha * _hand_intra3(tau)
+    assert default == pytest.approx(hadamard, rel=1e-12)
+    assert abs(hadamard - additive) > 1e-3
+
+
+def test_cma_refuses_an_unknown_reweighting():
+    with pytest.raises(ValueError, match="reweighting must be one of"):
+        cma_loss(A, B, alpha=0.5, reweighting="multiplicative")
 
 
 def test_cma_refuses_a_reweight_that_removes_the_negatives():

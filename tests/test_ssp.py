@@ -166,3 +166,67 @@ def test_the_former_spelling_centre_still_works_with_a_future_warning():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert not SSP(normalize=False).fit(source, y=target).center_
+
+
+def _two_planes(angle, second_scale=1.0, n_rows=400, seed=0):
+    """Target in span(e1, e2), source in span(e1, cos(a) e2 + sin(a) e3).
+
+    The principal angles between the two planes are exactly ``0`` and ``a``.
+    ``second_scale`` is the scale of each modality's second coordinate
+    relative to its first, which fixes its variance share.
+    """
+    rng = np.random.default_rng(seed)
+    frame = ortho_group.rvs(6, random_state=seed)
+    e1, e2, e3 = frame[:, 0], frame[:, 1], frame[:, 2]
+    tilted = np.cos(angle) * e2 + np.sin(angle) * e3
+    coefs = rng.normal(size=(n_rows, 2)) * [1.0, second_scale]
+    target = np.outer(coefs[:, 0], e1) + np.outer(coefs[:, 1], e2)
+    coefs = rng.normal(size=(n_rows, 2)) * [1.0, second_scale]
+    source = np.outer(coefs[:, 0], e1) + np.outer(coefs[:, 1], tilted)
+    return target, source, e1, e2, tilted
+
+
+def test_eps_thresholds_one_minus_the_cosine_not_the_angle():
+    # Angle 0.05 rad: 1 - cos = 0.00124958, while the angle itself is 0.05.
+    angle = 0.05
+    target, source, e1, e2, tilted = _two_planes(angle)
+    loose = SSP(eps=2e-3, normalize=False).fit(source, y=target)
+    np.testing.assert_allclose(loose.principal_angles_, [0.0, angle], atol=1e-8)
+    # 1 - cos(0.05) < 2e-3: the tilted pair is shared (an angle threshold of
+    # 2e-3 rad would reject it).
+    assert loose.n_shared_ == 2
+    strict = SSP(eps=1e-3, normalize=False).fit(source, y=target)
+    # 1 - cos(0.05) > 1e-3: only e1 is shared.
+    assert strict.n_shared_ == 1
+    np.testing.assert_allclose(abs(strict.shared_basis_[:, 0] @ e1), 1.0, atol=1e-10)
+    # The second shared direction is the unit bisector of e2 and the tilted axis.
+    bisector = (e2 + tilted) / np.linalg.norm(e2 + tilted)
+    second = loose.shared_basis_[:, np.argmin(abs(loose.shared_basis_.T @ e1))]
+    np.testing.assert_allclose(abs(second @ bisector), 1.0, atol=1e-10)
+    assert loose.n_forced_ == 0
+
+
+def test_variance_is_a_share_of_each_modality_own_second_moment():
+    # Second coordinate at scale 0.3: its share of the second moment is
+    # 0.09 / 1.09 = 0.0826 (up to sampling), so variance=0.9 keeps one axis
+    # per modality and variance=0.95 keeps two.
+    target, source, e1, _, _ = _two_planes(0.0, second_scale=0.3)
+    gram = target.T @ target / len(target)
+    eig = np.sort(np.linalg.eigvalsh(gram))[::-1]
+    share = eig[0] / eig.sum()
+    assert 0.9 < share < 0.95
+    small = SSP(variance=0.9, normalize=False).fit(source, y=target)
+    assert small.target_rank_ == 1 and small.source_rank_ == 1 and small.n_shared_ == 1
+    large = SSP(variance=0.95, normalize=False).fit(source, y=target)
+    assert large.target_rank_ == 2 and large.source_rank_ == 2 and large.n_shared_ == 2
+
+
+def test_forced_intersections_are_counted():
+    # Two generic 4-dim subspaces of R^6 meet in at least 4 + 4 - 6 = 2 dims.
+    rng = np.random.default_rng(0)
+    target = rng.normal(size=(100, 4)) @ rng.normal(size=(4, 6))
+    source = rng.normal(size=(100, 4)) @ rng.normal(size=(4, 6))
+    ssp = SSP(variance=0.999999, normalize=False).fit(source, y=target)
+    assert ssp.target_rank_ == 4 and ssp.source_rank_ == 4
+    assert ssp.n_forced_ == 2
+    assert ssp.n_shared_ == 2

@@ -59,6 +59,20 @@ class ContrastiveAdapter(BaseAligner):
         by passing ``temperature=0.07``).
     reweight : float in [0, 1), default=0.05
         Negative reweighting scale of the CMA loss.
+    reweighting : {"hadamard", "log_additive"}, default="hadamard"
+        How the CMA loss reweights the cross-modal negatives: the weight
+        matrix multiplies the logits (Eq. 3-4 of the paper), or ``log w``
+        is added to the negative logits (the package's earlier form).
+    learn_temperature : bool, default=False
+        ``"tpc-cma"`` only: learn the temperature with the heads (a
+        log-temperature parameter initialised at ``temperature``), as the
+        paper does; by default it stays fixed.
+    ramp_gate : {"balance", "rise"}, default="balance"
+        Gate of the ``"tpc-cma"`` ramp (see
+        :class:`~sklearn_modgap.nets.CompromiseCurriculum`): ``"balance"``
+        slows the ramp while the contrastive loss still moves and speeds it
+        when balanced; ``"rise"`` (the earlier gate) only slows it while the
+        loss rises.
     atp_weight : float, default=1.0
         Weight ``a`` of the ATP term of ``"atp-cu"`` (scaled by its schedule).
     cu_weight : float, default=1.0
@@ -89,6 +103,9 @@ class ContrastiveAdapter(BaseAligner):
         The device used.
     loss_curve_ : ndarray of shape (n_epochs,)
         Mean training loss of each epoch.
+    temperature_ : float
+        Temperature at the end of training (the learned one with
+        ``learn_temperature``).
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (``n_features_in_``,)
@@ -122,6 +139,9 @@ class ContrastiveAdapter(BaseAligner):
         "alpha_target": [Interval(Real, 0, 1, closed="both")],
         "temperature": [Interval(Real, 0, None, closed="neither"), None],
         "reweight": [Interval(Real, 0, 1, closed="left")],
+        "reweighting": [StrOptions({"hadamard", "log_additive"})],
+        "learn_temperature": ["boolean"],
+        "ramp_gate": [StrOptions({"balance", "rise"})],
         "atp_weight": [Interval(Real, 0, None, closed="left")],
         "cu_weight": [Interval(Real, 0, None, closed="left")],
         "head": [StrOptions({"linear", "mlp"})],
@@ -139,6 +159,9 @@ class ContrastiveAdapter(BaseAligner):
         alpha_target=0.1,
         temperature=None,
         reweight=0.05,
+        reweighting="hadamard",
+        learn_temperature=False,
+        ramp_gate="balance",
         atp_weight=1.0,
         cu_weight=1.0,
         head="linear",
@@ -152,6 +175,9 @@ class ContrastiveAdapter(BaseAligner):
         self.alpha_target = alpha_target
         self.temperature = temperature
         self.reweight = reweight
+        self.reweighting = reweighting
+        self.learn_temperature = learn_temperature
+        self.ramp_gate = ramp_gate
         self.atp_weight = atp_weight
         self.cu_weight = cu_weight
         self.head = head
@@ -186,10 +212,20 @@ class ContrastiveAdapter(BaseAligner):
         if temperature is None:
             temperature = _PUBLISHED_TEMPERATURE.get(self.objective, 0.07)
         objective = {"temperature": temperature}
+        if self.learn_temperature and self.objective != "tpc-cma":
+            raise ValueError(
+                f"learn_temperature=True is only available with objective='tpc-cma', "
+                f"got objective={self.objective!r}."
+            )
         if self.objective == "tpc-cma":
             criterion = CMACriterion
-            objective["reweight"] = self.reweight
-            callbacks.append(("curriculum", CompromiseCurriculum(alpha_target=self.alpha_target)))
+            objective.update(
+                reweight=self.reweight,
+                reweighting=self.reweighting,
+                learn_temperature=self.learn_temperature,
+            )
+            curriculum = CompromiseCurriculum(alpha_target=self.alpha_target, gate=self.ramp_gate)
+            callbacks.append(("curriculum", curriculum))
         elif self.objective == "atp-cu":
             criterion = ATPCUCriterion
             objective.update(atp_weight=self.atp_weight, cu_weight=self.cu_weight)
@@ -210,6 +246,8 @@ class ContrastiveAdapter(BaseAligner):
         net.fit({"source": source, "target": target}, y=None)
         self.net_ = net
         self.loss_curve_ = np.asarray(net.history[:, "train_loss"])
+        temperature = net.criterion_.temperature
+        self.temperature_ = float(temperature.detach() if hasattr(temperature, "detach") else temperature)
 
     def _source_map(self):
         return self._head_map(self.net_.module_.source_head)

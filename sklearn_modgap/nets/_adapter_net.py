@@ -75,16 +75,31 @@ class InfoNCECriterion(nn.Module):
 
 
 class CMACriterion(nn.Module):
-    """TPC-CMA loss; ``alpha`` is set during training by the curriculum callback."""
+    """TPC-CMA loss; ``alpha`` is set during training by the curriculum callback.
 
-    def __init__(self, temperature=0.07, reweight=0.05):
+    With ``learn_temperature`` the temperature is ``exp(log_temperature)``, a
+    parameter trained with the heads (initialised at ``temperature``, floored
+    at 0.01 as CLIP caps its logit scale at 100).
+    """
+
+    def __init__(self, temperature=0.07, reweight=0.05, reweighting="hadamard", learn_temperature=False):
         super().__init__()
-        self.temperature = temperature
         self.reweight = reweight
+        self.reweighting = reweighting
+        self.learn_temperature = learn_temperature
+        self.initial_temperature = temperature
+        if learn_temperature:
+            self.log_temperature = nn.Parameter(torch.tensor(float(np.log(temperature))))
         self.alpha = 0.0
 
+    @property
+    def temperature(self):
+        if self.learn_temperature:
+            return self.log_temperature.exp().clamp(min=0.01)
+        return self.initial_temperature
+
     def forward(self, target, source):
-        return cma_loss(target, source, self.alpha, self.temperature, self.reweight)
+        return cma_loss(target, source, self.alpha, self.temperature, self.reweight, self.reweighting)
 
 
 class ATPCUCriterion(nn.Module):

@@ -11,6 +11,16 @@ def _total_steps(net, X):
     return batch_count(len(X["source"]), net.batch_size) * net.max_epochs
 
 
+def _ramp_gate(rise, tolerance, kind, max_speedup, falling_gate):
+    """Multiplier of the ramp's base rate for a relative loss change ``rise``."""
+    balance = min(1.0, max(0.0, 1.0 - abs(rise) / tolerance))
+    if kind == "rise":
+        return min(1.0, max(0.0, 1.0 - rise / tolerance))
+    if rise > 0:
+        return max_speedup * balance
+    return falling_gate + (max_speedup - falling_gate) * balance
+
+
 class CompromiseCurriculum(Callback):
     """The three-phase curriculum of TPC-CMA, driving the criterion's ``alpha``.
 
@@ -19,10 +29,18 @@ class CompromiseCurriculum(Callback):
     2. *Ramp*: over the next ``ramp_fraction`` of the steps ``alpha`` rises
        towards ``alpha_target``.  The base rate at each step spreads what is
        left of the ramp over the steps left (a catch-up rate: steps held back
-       earlier are made up later); a gate in ``[0, 1]`` scales it down while
-       the contrastive loss rises, read from a fast and a slow exponential
-       moving average of the InfoNCE of the batch:
-       ``gate = clip(1 - (fast / slow - 1) / tolerance, 0, 1)``.
+       earlier are made up later), scaled by a gate read from a fast and a
+       slow exponential moving average of the InfoNCE of the batch, with
+       ``rise = fast / slow - 1`` and ``b = clip(1 - |rise| / tolerance, 0,
+       1)`` (1 when the loss is flat, 0 once it moves by ``tolerance``).
+       ``gate="balance"`` (the paper's gradient-aware schedule): while the
+       loss falls, ``gate = falling_gate + (max_speedup - falling_gate) * b``,
+       so the ramp slows to ``falling_gate`` times the base rate while the
+       contrastive loss still falls fast and runs at up to ``max_speedup``
+       times it when balanced; while the loss rises, ``gate = max_speedup *
+       b``, pausing at a rise of ``tolerance``.  ``gate="rise"`` (the package's earlier gate):
+       ``gate = clip(1 - rise / tolerance, 0, 1)``, which only ever slows the
+       ramp, and only while the loss rises.
     3. *Stabilise*: the remaining steps train at ``alpha = alpha_target``.
 
     The per-step ``alpha`` is recorded in the net's history as ``"alpha"``
@@ -41,7 +59,15 @@ class CompromiseCurriculum(Callback):
     slow_decay : float, default=0.95
         Decay of the slow moving average.
     tolerance : float, default=0.05
-        Relative rise of the contrastive loss at which the ramp pauses.
+        Relative change of the contrastive loss at which the ramp pauses.
+    gate : {"balance", "rise"}, default="balance"
+        The ramp gate (see above).
+    max_speedup : float, default=2.0
+        Largest gate of ``"balance"``, reached when ``fast == slow``.
+    falling_gate : float, default=0.5
+        Gate of ``"balance"`` while the loss falls by ``tolerance`` or more
+        (0 would hold the ramp back until its last step on a loss that
+        keeps falling).
     """
 
     def __init__(
@@ -52,6 +78,9 @@ class CompromiseCurriculum(Callback):
         fast_decay=0.8,
         slow_decay=0.95,
         tolerance=0.05,
+        gate="balance",
+        max_speedup=2.0,
+        falling_gate=0.5,
     ):
         self.alpha_target = alpha_target
         self.anchor_fraction = anchor_fraction
@@ -59,8 +88,13 @@ class CompromiseCurriculum(Callback):
         self.fast_decay = fast_decay
         self.slow_decay = slow_decay
         self.tolerance = tolerance
+        self.gate = gate
+        self.max_speedup = max_speedup
+        self.falling_gate = falling_gate
 
     def on_train_begin(self, net, X=None, y=None, **kwargs):
+        if self.gate not in ("balance", "rise"):
+            raise ValueError(f"gate must be 'balance' or 'rise', got {self.gate!r}.")
         total = _total_steps(net, X)
         self.anchor_end_ = int(round(self.anchor_fraction * total))
         self.ramp_end_ = self.anchor_end_ + int(round(self.ramp_fraction * total))
@@ -93,7 +127,7 @@ class CompromiseCurriculum(Callback):
             return self.alpha_target
         base_rate = (self.alpha_target - self.alpha_) / (self.ramp_end_ - self.step_)
         rise = self.fast_ / max(self.slow_, 1e-12) - 1.0
-        gate = min(1.0, max(0.0, 1.0 - rise / self.tolerance))
+        gate = _ramp_gate(rise, self.tolerance, self.gate, self.max_speedup, self.falling_gate)
         return min(self.alpha_target, self.alpha_ + gate * base_rate)
 
     def on_epoch_end(self, net, **kwargs):
