@@ -6,8 +6,11 @@ of its prepared rows and its rows' share of the stream's sample, at the
 chunk's global row positions), merges the parts in a tree of fan-in
 :data:`FAN_IN`, and computes the fitted attributes once on the driver from the
 merged moments and sample.  Since the sample is chosen by each row's global
-position, the fit is the one ``partial_fit`` gives over the same rows in any
-blocking.
+position alone, the fit is the one ``partial_fit`` gives over the same rows in
+any blocking, and the driver knows the sampled positions before any row is
+read (:func:`sampled_positions`): each chunk sends up only its rows among
+them, so the reduction moves at most the sample's capacity of rows whatever
+the number of chunks.
 
 ``transform`` is ``map_blocks`` of the fitted aligner's own ``transform`` over
 row chunks.  A map that draws random numbers (C3's noise, random target
@@ -24,13 +27,12 @@ sklearn_modgap`` never imports it.
 """
 
 import copy
-from functools import reduce
-
 import numpy as np
 from sklearn.base import clone
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
+from ._stream import position_keys
 from ._validation import check_same_features
 
 # Parts merged by each task of the tree reduction.
@@ -92,10 +94,14 @@ def fit(aligner, X, y, sample_domain):
     empty = aligner._new_stream(source.shape[1])
     parts = []
     for side, rows, order in zip(("X", "y"), (source, target), aligner._stream_orders):
-        starts = np.concatenate([[0], np.cumsum(rows.chunks[0])[:-1]]).astype(int)
-        for index, (block, start) in enumerate(zip(rows.to_delayed().ravel(), starts)):
+        sample = empty.samples.get(side)
+        chosen = None if sample is None else sampled_positions(sample.seed, rows.shape[0], sample.capacity)
+        bounds = np.concatenate([[0], np.cumsum(rows.chunks[0])]).astype(int)
+        for index, block in enumerate(rows.to_delayed().ravel()):
+            start, stop = bounds[index], bounds[index + 1]
+            kept = None if chosen is None else chosen[np.searchsorted(chosen, start) : np.searchsorted(chosen, stop)]
             parts.append(
-                dask.delayed(_fit_chunk, pure=True)(worker, empty, block, side, order, int(start), index)
+                dask.delayed(_fit_chunk, pure=True)(worker, empty, block, side, order, int(start), index, kept)
             )
     while len(parts) > 1:
         parts = [
@@ -185,18 +191,47 @@ def _as_rows(A, name, known_chunks=False, chunk_rows=None):
     return A
 
 
-def _fit_chunk(aligner, empty, block, side, order, start, index):
-    """The stream part of one chunk: its moments and its rows' share of the sample."""
+def sampled_positions(seed, n_rows, capacity, block=1 << 20):
+    """The positions a stream's :class:`~sklearn_modgap._stream.RowSample` keeps of ``n_rows`` rows, sorted.
+
+    The sample's choice depends only on the positions (their keys'
+    ``capacity`` smallest, ties to the earlier position), so it is known
+    before any row is read; ``None`` when every row is kept.  Time is linear
+    in ``n_rows`` and memory bounded by ``capacity + block`` positions.
+    """
+    if capacity is None or n_rows <= capacity:
+        return None
+    positions = np.empty(0, dtype=np.int64)
+    keys = np.empty(0, dtype=np.uint64)
+    for start in range(0, n_rows, block):
+        new = np.arange(start, min(start + block, n_rows), dtype=np.int64)
+        positions = np.concatenate([positions, new])
+        keys = np.concatenate([keys, position_keys(seed, new)])
+        best = np.lexsort((positions, keys))[:capacity]
+        positions, keys = positions[best], keys[best]
+    return np.sort(positions)
+
+
+def _fit_chunk(aligner, empty, block, side, order, start, index, kept):
+    """The stream part of one chunk: its moments and those of its rows the final sample keeps.
+
+    ``kept`` lists the chunk's positions in the final sample (``None``: all
+    the chunk's sample keeps); only those rows travel up the reduction.
+    """
     stream = copy.deepcopy(empty)
     try:
         aligner._stream_update(stream, side, block, order, start=start)
     except ValueError as error:
         raise _located(error, block, side, start, index) from error
+    sample = stream.samples.get(side)
+    if kept is not None and sample.kept is not None:
+        keep = np.isin(sample.positions, kept)
+        sample.positions, sample.keys, sample.kept = sample.positions[keep], sample.keys[keep], sample.kept[keep]
     return stream
 
 
-def _merge(*parts):
-    return reduce(lambda left, right: left.merge(right), parts)
+def _merge(first, *others):
+    return first.merge(*others)
 
 
 def _transform_chunk(block, aligner, method, base, block_info=None):

@@ -191,3 +191,17 @@ def test_import_does_not_import_dask():
     root = str(Path(__file__).resolve().parents[1])
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
     subprocess.run([sys.executable, "-c", code], check=True, env=env)
+
+
+@pytest.mark.parametrize("n_rows, capacity", [(1000, 37), (1000, 1000), (50, 100)])
+def test_sampled_positions_are_the_stream_samples(n_rows, capacity):
+    from sklearn_modgap._dask import sampled_positions
+    from sklearn_modgap._stream import RowSample
+
+    sample = RowSample(1, capacity, seed=12345).update(np.zeros((n_rows, 1)))
+    chosen = sampled_positions(12345, n_rows, capacity, block=64)
+    if n_rows <= capacity:
+        assert chosen is None and len(sample.positions) == n_rows
+    else:
+        np.testing.assert_array_equal(chosen, sample.positions)
+        assert len(chosen) == capacity
