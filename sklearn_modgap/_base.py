@@ -118,6 +118,13 @@ class BaseAligner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         -------
         self : object
             The fitted aligner.
+
+        Notes
+        -----
+        ``X`` and ``y`` may be dask arrays (mode B) for the aligners that have
+        ``partial_fit``: the statistics are then a tree reduction over the
+        chunks, one task per chunk, and equal those of ``partial_fit`` over
+        the same rows (see the user guide's page on Dask).
         """
         if is_dask_array(X) or is_dask_array(y):
             from . import _dask
@@ -399,7 +406,8 @@ class BaseAligner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         Returns
         -------
         Z : ndarray of shape (n_samples, n_features)
-            Substitutes, unit-norm, in the dtype of ``X``.
+            Substitutes, unit-norm, in the dtype of ``X``; a lazy dask array of
+            the same row chunks when ``X`` is a dask array.
         """
         if is_dask_array(X):
             from . import _dask
@@ -461,7 +469,8 @@ class BaseAligner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         Returns
         -------
         X_aligned : ndarray of shape (n_samples, n_features)
-            Target rows in the aligned space, in the dtype of ``X``.
+            Target rows in the aligned space, in the dtype of ``X``; a lazy
+            dask array of the same row chunks when ``X`` is a dask array.
         """
         if is_dask_array(X):
             from . import _dask

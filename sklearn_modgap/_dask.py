@@ -90,8 +90,10 @@ def fit(aligner, X, y, sample_domain):
         if rows.shape[0] < 2:
             raise ValueError(f"The {label} has {rows.shape[0]} row(s); each modality needs at least 2.")
 
-    worker = clone(aligner)
     empty = aligner._new_stream(source.shape[1])
+    # One key each in the graph, sent once to each worker.
+    worker_aligner = dask.delayed(clone(aligner), traverse=False)
+    empty_part = dask.delayed(empty, traverse=False)
     parts = []
     for side, rows, order in zip(("X", "y"), (source, target), aligner._stream_orders):
         sample = empty.samples.get(side)
@@ -101,7 +103,7 @@ def fit(aligner, X, y, sample_domain):
             start, stop = bounds[index], bounds[index + 1]
             kept = None if chosen is None else chosen[np.searchsorted(chosen, start) : np.searchsorted(chosen, stop)]
             parts.append(
-                dask.delayed(_fit_chunk, pure=True)(worker, empty, block, side, order, int(start), index, kept)
+                dask.delayed(_fit_chunk, pure=True)(worker_aligner, empty_part, block, side, order, int(start), index, kept)
             )
     while len(parts) > 1:
         parts = [
@@ -219,6 +221,8 @@ def _fit_chunk(aligner, empty, block, side, order, start, index, kept):
     the chunk's sample keeps); only those rows travel up the reduction.
     """
     stream = copy.deepcopy(empty)
+    if len(block) == 0:
+        return stream
     try:
         aligner._stream_update(stream, side, block, order, start=start)
     except ValueError as error:

@@ -75,7 +75,9 @@ def _fitted_attributes(aligner):
 def test_fit_on_dask_without_a_cluster(clip):
     source, target = clip
     expected = ReAlign().fit(source, y=target)
-    fitted = ReAlign().fit(_chunked(source), y=_chunked(target, 90))
+    # Chunks of unequal sizes, one of them empty, and a target cut across its columns.
+    uneven = da.from_array(source, chunks=((100, 0, 150, 250), (512,)))
+    fitted = ReAlign().fit(uneven, y=da.from_array(target, chunks=(90, 256)))
     for name, value in _fitted_attributes(expected).items():
         np.testing.assert_allclose(getattr(fitted, name), value, atol=1e-6, rtol=0, err_msg=name)
     Z = fitted.transform(_chunked(source))
