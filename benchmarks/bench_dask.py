@@ -87,7 +87,8 @@ def _run(client, aligner, n_rows, args):
         f"({n_rows / transform_seconds:,.0f} rows/s), sum of substitutes {total:.4g}"
     )
     for worker, extra in zip(workers, above):
-        print(f"    worker {worker}: peak RSS {peak[worker]:7.0f} MiB (baseline {baseline[worker]:.0f}, +{extra:.0f})")
+        print(f"    worker {worker}: peak RSS {peak[worker]:7.0f} MiB "
+              f"(baseline {baseline[worker]:.0f}, +{extra:.0f})")
     return max(above), max(peak.values())
 
 

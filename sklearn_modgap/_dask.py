@@ -101,10 +101,11 @@ def fit(aligner, X, y, sample_domain):
         bounds = np.concatenate([[0], np.cumsum(rows.chunks[0])]).astype(int)
         for index, block in enumerate(rows.to_delayed().ravel()):
             start, stop = bounds[index], bounds[index + 1]
-            kept = None if chosen is None else chosen[np.searchsorted(chosen, start) : np.searchsorted(chosen, stop)]
-            parts.append(
-                dask.delayed(_fit_chunk, pure=True)(worker_aligner, empty_part, block, side, order, int(start), index, kept)
-            )
+            kept = None
+            if chosen is not None:
+                kept = chosen[np.searchsorted(chosen, start) : np.searchsorted(chosen, stop)]
+            task = dask.delayed(_fit_chunk, pure=True)
+            parts.append(task(worker_aligner, empty_part, block, side, order, int(start), index, kept))
     while len(parts) > 1:
         parts = [
             dask.delayed(_merge, pure=True)(*parts[i : i + FAN_IN]) for i in range(0, len(parts), FAN_IN)
@@ -262,4 +263,8 @@ def _located(error, block, name, start, index):
             f"Input {name} contains NaN or infinity: row {start + bad[0]} (row {bad[0]} of "
             f"chunk {index}; {bad.size} such row(s) in that chunk)."
         )
-    return ValueError(f"{error} (in chunk {index} of {name}, rows {start} to {start + len(block) - 1})")
+    where = f"indices within chunk {index} of {name}, which holds rows {start} to {start + len(block) - 1}"
+    zero = np.flatnonzero(~np.any(block, axis=1))
+    if zero.size and "zero norm" in str(error):
+        where += f"; its first row of zeros is row {start + zero[0]}"
+    return ValueError(f"{error} ({where})")

@@ -167,6 +167,14 @@ def test_bad_chunk_names_the_global_row(client, clip):
         fitted.transform(_chunked(bad)).compute()
 
 
+def test_row_of_zeros_is_named_by_its_global_row():
+    X = np.random.default_rng(0).standard_normal((300, 8))
+    X[205] = 0
+    expected = r"zero norm.*chunk 2 of X, which holds rows 200 to 299; its first row of zeros is row 205"
+    with pytest.raises(ValueError, match=expected):
+        ReAlign().fit(da.from_array(X, chunks=(100, 8)), y=X[:50] + 1)
+
+
 def test_aligner_without_streaming_refuses_dask():
     source = da.zeros((10, 4), chunks=(5, 4))
     with pytest.raises(TypeError, match="ContrastiveAdapter cannot fit on dask arrays"):
