@@ -30,6 +30,7 @@ from ._array_api import (
     to_numpy,
     unit_rows,
 )
+from ._dask import is_dask_array
 from ._maps import BlockSpan, SpanMap, as_block_map
 from ._pages import release_pages
 from ._stats import RowMoments
@@ -129,7 +130,18 @@ class BaseAligner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         -------
         self : object
             The fitted aligner.
+
+        Notes
+        -----
+        ``X`` and ``y`` may be dask arrays (mode B) for the aligners that have
+        ``partial_fit``: the statistics are then a tree reduction over the
+        chunks, one task per chunk, and equal those of ``partial_fit`` over
+        the same rows (see the user guide's page on Dask).
         """
+        if is_dask_array(X) or is_dask_array(y):
+            from . import _dask
+
+            return _dask.fit(self, X, y, sample_domain)
         source, target = self._split_fit_data(X, y, sample_domain)
         for name in ("_stream", "_stream_stale"):
             self.__dict__.pop(name, None)
@@ -250,32 +262,39 @@ class BaseAligner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         if target is not None:
             check_same_features(X.shape[1], target, name="The target block y")
         if first:
-            capacities = {side: self._stream_capacity(side) for side in self._stream_sampled}
-            # Aligners without a random_state sample with a fixed seed.
-            seed = check_random_state(getattr(self, "random_state", 0)).randint(2**31 - 1)
-            self._stream = FitStream(X.shape[1], self._stream_orders, capacities, seed)
+            self._stream = self._new_stream(X.shape[1])
         foreign = self._foreign_namespace(source, target)
         for side, block, order in zip(("X", "y"), (source, target), self._stream_orders):
             if block is not None and block.shape[0]:
                 if foreign is not None:
                     block = to_numpy(block, foreign[0])
-                self._stream_update(side, block, order)
+                self._stream_update(self._stream, side, block, order)
         self._stream_stale = True
         for name in [n for n in vars(self) if n.endswith("_") and not n.startswith("_")]:
             if name not in ("n_features_in_", "feature_names_in_"):
                 delattr(self, name)
         return self
 
-    def _stream_update(self, side, block, order):
+    def _new_stream(self, n_features):
+        """An empty :class:`~sklearn_modgap._stream.FitStream` for rows of ``n_features``."""
+        capacities = {side: self._stream_capacity(side) for side in self._stream_sampled}
+        # Aligners without a random_state sample with a fixed seed.
+        seed = check_random_state(getattr(self, "random_state", 0)).randint(2**31 - 1)
+        return FitStream(n_features, self._stream_orders, capacities, seed)
+
+    def _stream_update(self, stream, side, block, order, start=None):
+        """Add a block of modality ``side`` to ``stream``; its rows sit at ``start, start + 1, ...``.
+
+        ``start`` defaults to the rows the stream has seen of ``side``.
+        """
         try:
             moments = self._statistics(block, side, order=order)
         except ExtremeRowsError:
             block = rescale_extreme_rows(block, name=side)
             moments = self._statistics(block, side, order=order)
-        stream = self._stream
         stream.moments[side] = stream.moments[side].merge(moments)
         if side in stream.samples:
-            stream.samples[side].update(block)
+            stream.samples[side].update(block, start=start)
 
     def _finish_stream(self):
         """Compute the fitted attributes from the stream, if blocks came since the last time."""
@@ -427,8 +446,13 @@ class BaseAligner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         Returns
         -------
         Z : ndarray of shape (n_samples, n_features)
-            Substitutes, unit-norm, in the dtype of ``X``.
+            Substitutes, unit-norm, in the dtype of ``X``; a lazy dask array of
+            the same row chunks when ``X`` is a dask array.
         """
+        if is_dask_array(X):
+            from . import _dask
+
+            return _dask.transform(self, X, "transform", sample_domain)
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, **_check_params(min_samples=1, finite=False, like=X))
         if sample_domain is None:
@@ -496,8 +520,13 @@ class BaseAligner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         Returns
         -------
         X_aligned : ndarray of shape (n_samples, n_features)
-            Target rows in the aligned space, in the dtype of ``X``.
+            Target rows in the aligned space, in the dtype of ``X``; a lazy
+            dask array of the same row chunks when ``X`` is a dask array.
         """
+        if is_dask_array(X):
+            from . import _dask
+
+            return _dask.transform(self, X, "transform_target")
         check_is_fitted(self)
         X_checked = validate_data(self, X, reset=False, **_check_params(min_samples=1, finite=False, like=X))
         out = self._map_rows(X_checked, self._target_map(), "X")

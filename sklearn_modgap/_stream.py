@@ -86,15 +86,21 @@ class RowSample:
         self.seen = max(self.seen, start + len(block))
         return self
 
-    def merge(self, other):
-        """A new sample of the rows of ``self`` and ``other`` together (disjoint positions)."""
-        if (other.n_features, other.capacity, other.seed) != (self.n_features, self.capacity, self.seed):
-            raise ValueError("Only samples of the same width, capacity and seed can be merged.")
+    def merge(self, *others):
+        """A new sample of the rows of ``self`` and ``others`` together (disjoint positions)."""
+        for other in others:
+            if (other.n_features, other.capacity, other.seed) != (self.n_features, self.capacity, self.seed):
+                raise ValueError("Only samples of the same width, capacity and seed can be merged.")
         merged = RowSample(self.n_features, self.capacity, self.seed)
-        merged.seen = max(self.seen, other.seen)
-        for part in (self, other):
-            if part.kept is not None:
-                merged._absorb(part.positions, part.keys, part.kept)
+        parts = [part for part in (self, *others) if part.kept is not None]
+        merged.seen = max(part.seen for part in (self, *others))
+        if parts:
+            # One selection over all parts: each row is copied once, however many parts.
+            merged._absorb(
+                np.concatenate([part.positions for part in parts]),
+                np.concatenate([part.keys for part in parts]),
+                np.concatenate([part.kept for part in parts]) if len(parts) > 1 else parts[0].kept,
+            )
         return merged
 
     def _absorb(self, positions, keys, rows):
@@ -115,7 +121,7 @@ class RowSample:
         order = order[np.argsort(all_positions[order], kind="stable")]
         self.positions = all_positions[order]
         self.keys = all_keys[order]
-        self.kept = np.array(all_rows[order])
+        self.kept = all_rows[order]
 
     @property
     def rows(self):
@@ -171,10 +177,17 @@ class FitStream:
     def count(self, side):
         return self.moments[side].count
 
-    def merge(self, other):
-        """A new state of the rows of ``self`` and ``other`` (disjoint stream positions)."""
+    def merge(self, *others):
+        """A new state of the rows of ``self`` and ``others`` (disjoint stream positions)."""
         merged = FitStream.__new__(FitStream)
         merged.n_features = self.n_features
-        merged.moments = {side: self.moments[side].merge(other.moments[side]) for side in self.moments}
-        merged.samples = {side: self.samples[side].merge(other.samples[side]) for side in self.samples}
+        merged.moments = {}
+        for side, moments in self.moments.items():
+            for other in others:
+                moments = moments.merge(other.moments[side])
+            merged.moments[side] = moments
+        merged.samples = {
+            side: sample.merge(*(other.samples[side] for other in others))
+            for side, sample in self.samples.items()
+        }
         return merged
