@@ -366,3 +366,25 @@ def test_diagnose_progress_is_one_short_line_when_stderr_is_not_a_terminal(pair_
     lines = done.stderr.splitlines()
     assert lines == [line for line in lines if len(line) < 120]
     assert [line for line in lines if line.startswith("modgap diagnose: 13/13 steps (100%)")]
+
+
+def test_compare_warns_once_and_readably_about_duplicate_rows(tmp_path):
+    # 40 distinct texts repeated 10 times each, as with one prompt per class.
+    target, source = make_modality_gap(400, 16, random_state=0)
+    np.save(tmp_path / "source.npy", source[np.arange(400) % 40])
+    np.save(tmp_path / "target.npy", target)
+    done = _run(sys.executable, "-m", "sklearn_modgap", "compare", "--source",
+                str(tmp_path / "source.npy"), "--target", str(tmp_path / "target.npy"),
+                "--aligners", "identity", "CentroidShift", "ReAlign", "--k", "5")
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr and "warnings.warn" not in done.stderr
+    warned = [line for line in done.stderr.splitlines() if "repeat another row exactly" in line]
+    # Once for the held-out inputs, not once per aligner; on one line with the CLI's prefix.
+    assert len(warned) == 1
+    assert warned[0].startswith("modgap: warning: The held-out source has ")
+    # The held-out half has 200 rows; all 40 distinct rows appear in it with copies.
+    assert "of 200 rows" in warned[0] and "(40 distinct" in warned[0]
+    assert "M_k^Z" in warned[0] and "k=5" in warned[0]
+    # The target has no copies: no warning about it.
+    assert "held-out target" not in done.stderr
+    assert "CentroidShift" in done.stdout and "ReAlign" in done.stdout
