@@ -517,9 +517,10 @@ def transform_blocks(aligner, X, out=None, *, block_rows=None):
 
     For a memory-mapped ``X`` and ``out`` (e.g. ``np.load(path,
     mmap_mode="r")`` and :func:`numpy.lib.format.open_memmap`) only one
-    block of rows is in memory at a time.  Aligners whose ``transform`` draws
-    random numbers (C3's noise, RandomTargetReplacement's draws) restart
-    their generator at every call, so they are given all rows in one call.
+    block of rows is in memory at a time.  An aligner whose fitted map is
+    not row-wise (``BlockMap.row_wise=False``: C3's noise and
+    RandomTargetReplacement's draws restart their generator at every call)
+    is given all rows in one call.
 
     Parameters
     ----------
@@ -549,10 +550,10 @@ def transform_blocks(aligner, X, out=None, *, block_rows=None):
 
 
 def transform_block_rows(aligner, n_features, itemsize, block_rows=None):
-    """Rows per ``transform`` call: ``block_rows``, about 32 MiB, or all for random transforms."""
-    from .aligners import C3, RandomTargetReplacement
+    """Rows per ``transform`` call: ``block_rows``, about 32 MiB, or all when the map is not row-wise."""
+    from ._maps import is_row_wise
 
-    if isinstance(aligner, (C3, RandomTargetReplacement)):
+    if not is_row_wise(aligner):
         return np.iinfo(np.int64).max
     if block_rows is not None:
         return int(block_rows)

@@ -132,7 +132,7 @@ class C3(BaseAligner):
             return block + offset.astype(block.dtype) + self.noise_std_ * noise
 
         # The noise advances one generator block by block.
-        return interpolate(BlockMap(corrupt, in_order=True), self.alpha)
+        return interpolate(BlockMap(corrupt, in_order=True, row_wise=False), self.alpha)
 
     def _target_map(self):
         if self.shift == "target":

@@ -216,4 +216,4 @@ class RandomTargetReplacement(BaseAligner):
             return rows[rng.randint(rows.shape[0], size=block.shape[0])].astype(block.dtype, copy=False)
 
         # The draws advance one generator block by block.
-        return interpolate(BlockMap(replace, in_order=True), self.alpha)
+        return interpolate(BlockMap(replace, in_order=True, row_wise=False), self.alpha)
