@@ -242,6 +242,7 @@ class BaseAligner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             Substitutes, unit-norm, in the dtype of ``X``.
         """
         check_is_fitted(self)
+        check_numeric(X, "X")
         X = validate_data(self, X, reset=False, **_check_params(min_samples=1, finite=False))
         if sample_domain is None:
             return self._map_rows(X, self._source_map(), "X")
@@ -300,6 +301,7 @@ class BaseAligner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             Target rows in the aligned space, in the dtype of ``X``.
         """
         check_is_fitted(self)
+        check_numeric(X, "X")
         X_checked = validate_data(self, X, reset=False, **_check_params(min_samples=1, finite=False))
         out = self._map_rows(X_checked, self._target_map(), "X")
         return _wrap_data_with_container("transform", out, X, self)

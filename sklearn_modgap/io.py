@@ -80,6 +80,11 @@ class Shard:
             try:
                 array = np.load(self.path, mmap_mode="r", allow_pickle=False)
             except ValueError as exc:
+                if "Python objects" in str(exc) or "allow_pickle" in str(exc):
+                    raise ValueError(
+                        f"{self.path} holds Python objects (pickled data), which are never "
+                        "unpickled; save the embeddings as a numeric array."
+                    ) from exc
                 raise ValueError(f"{self.path} is not a numeric .npy array: {exc}") from exc
         else:
             with np.load(self.path, allow_pickle=False) as archive:
@@ -113,6 +118,12 @@ class Shard:
             or pa.types.is_fixed_size_list(field.type)
         ]
         if self.column is None:
+            if not list_columns:
+                raise ValueError(
+                    f"{self.path} has no list column ({', '.join(schema.names) or 'no columns'}): "
+                    "a Parquet or Arrow shard holds each embedding as one list or "
+                    "fixed-size-list value per row."
+                )
             if len(list_columns) != 1:
                 raise ValueError(
                     f"{self.path} has {len(list_columns)} list columns "
@@ -211,13 +222,33 @@ class Shard:
         if self.suffix in NPY_SUFFIXES + NPZ_SUFFIXES:
             array = self._numpy_array()
             for start in range(0, self.n_rows, block_rows):
-                yield start, np.asarray(array[start : start + block_rows], dtype=dtype), None
+                yield start, self._cast(array[start : start + block_rows], dtype, start), None
             return
         start = 0
         for batch in self._arrow_batches(block_rows):
             rows, lengths = _arrow_rows(batch, self.n_features, dtype)
             yield start, rows, lengths
             start += len(rows)
+
+    def _cast(self, block, dtype, start):
+        """``block`` in ``dtype``, refusing rows that the cast would turn into infinity or zero."""
+        if block.dtype.kind != "f" or np.finfo(block.dtype).max <= np.finfo(dtype).max:
+            return np.asarray(block, dtype=dtype)
+        with np.errstate(over="ignore"):
+            rows = np.asarray(block, dtype=dtype)
+        stored = np.asarray(block)
+        with np.errstate(invalid="ignore"):
+            lost = (np.isfinite(stored).all(axis=1) & ~np.isfinite(rows).all(axis=1)) | (
+                np.any(stored != 0, axis=1) & ~np.any(rows != 0, axis=1)
+            )
+        if lost.any():
+            first = int(np.flatnonzero(lost)[0])
+            largest = float(np.max(np.abs(stored[first])))
+            raise ValueError(
+                f"{self.path}: row {start + first} (largest |value| {largest:.3g}) is outside the "
+                f"range of {dtype} and would become infinite or zero; pass --dtype float64."
+            )
+        return rows
 
     def read(self, dtype=None):
         """All rows as one array (a memory map for an .npy file stored in ``dtype``).
