@@ -18,7 +18,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from . import metrics as _metrics
 from .metrics._table import DEFAULT_SYMBOLS, KNN_METHODS, METRICS
-from ._validation import check_embeddings, check_same_features, normalize_rows
+from ._validation import check_embeddings, check_same_features, checked_row_norms, normalize_rows
 from .metrics._checks import DuplicateRowsWarning, warn_duplicate_rows
 
 
@@ -257,6 +257,10 @@ def gap_report(
     source = check_embeddings(source, name="source")
     target = check_embeddings(target, name="target")
     check_same_features(source.shape[1], target, name="target")
+    # Refused here, by their row in the input: after the split an aligner would
+    # see them at another index, and every measure normalises rows.
+    for rows, name in ((source, "source"), (target, "target")):
+        checked_row_norms(rows, name=name, hint="remove them, they have no direction")
     if source.shape[0] != target.shape[0]:
         raise ValueError(
             f"source has {source.shape[0]} rows but target has {target.shape[0]}; "

@@ -92,7 +92,8 @@ ALIGNER_OUTCOMES = {
 }
 
 GAP_REPORT_OUTCOMES = {
-    "all-zero row": "zero norm",
+    # Row 7 of the input, not its index in the held-out split.
+    "all-zero row": r"source has 1 row\(s\) of zero norm \(first at index 7\)",
     "NaN": "source contains NaN",
     "inf": "source contains infinity",
     "huge rows (1e200)": FINITE,
@@ -245,3 +246,10 @@ def test_command_line_fit_of_extreme_rows_in_float64(input_name, tmp_path):
     assert status == 0, err
     expected = ReAlign().fit(source, target).transform(source)
     np.testing.assert_allclose(load(model).transform(source), expected, atol=1e-12)
+
+
+def test_gap_report_names_a_zero_target_row_by_its_input_row():
+    target, source = _clean()
+    target[41] = 0.0
+    with pytest.raises(ValueError, match=r"target has 1 row\(s\) of zero norm \(first at index 41\)"):
+        gap_report({"ReAlign": ReAlign()}, source, target, error_score=np.nan)
