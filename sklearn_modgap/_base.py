@@ -454,6 +454,7 @@ class BaseAligner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
 
             return _dask.transform(self, X, "transform", sample_domain)
         check_is_fitted(self)
+        check_numeric(X, "X")
         X = validate_data(self, X, reset=False, **_check_params(min_samples=1, finite=False, like=X))
         if sample_domain is None:
             return self._map_rows(X, self._source_map(), "X")
@@ -528,6 +529,7 @@ class BaseAligner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
 
             return _dask.transform(self, X, "transform_target")
         check_is_fitted(self)
+        check_numeric(X, "X")
         X_checked = validate_data(self, X, reset=False, **_check_params(min_samples=1, finite=False, like=X))
         out = self._map_rows(X_checked, self._target_map(), "X")
         return _wrap_data_with_container("transform", out, X, self)

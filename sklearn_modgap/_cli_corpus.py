@@ -42,16 +42,17 @@ class BadRowsError(ValueError):
 
 
 class Progress:
-    """Rows done, throughput and time left, on standard error.
+    """Work done (rows, or the steps named by ``unit``), throughput and time left, on standard error.
 
     On a terminal the line is redrawn at most five times a second; otherwise
     (a log file, a pipe) one line is written at most every ``log_interval``
     seconds, so logs stay short.
     """
 
-    def __init__(self, label, total, *, enabled=True, stream=None, log_interval=30.0):
+    def __init__(self, label, total, *, enabled=True, stream=None, log_interval=30.0, unit="rows"):
         self.label = label
         self.total = total
+        self.unit = unit
         self.enabled = enabled
         self.stream = sys.stderr if stream is None else stream
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
@@ -66,8 +67,8 @@ class Progress:
         self.done += n_rows
         self.carried += n_rows
 
-    def update(self, n_rows):
-        """Count ``n_rows`` more rows done."""
+    def update(self, n_rows=1):
+        """Count ``n_rows`` more rows (or steps) done."""
         self.done += n_rows
         now = time.perf_counter()
         if self.enabled and now - self.shown >= self.interval:
@@ -80,9 +81,11 @@ class Progress:
         share = f" ({100 * self.done / self.total:.0f}%)" if self.total else ""
         left = (self.total - self.done) / rate if rate > 0 else float("nan")
         eta = f", {left:.0f} s left" if np.isfinite(left) and self.done < self.total else ""
+        # Slow steps (a few per second or fewer) need a decimal to read as more than 0.
+        digits = 1 if rate < 10 else 0
         return (
-            f"modgap {self.label}: {self.done:,}/{self.total:,} rows{share}, "
-            f"{rate:,.0f} rows/s{eta}"
+            f"modgap {self.label}: {self.done:,}/{self.total:,} {self.unit}{share}, "
+            f"{rate:,.{digits}f} {self.unit}/s{eta}"
         )
 
     def _show(self, now, end):
@@ -169,6 +172,11 @@ def fit_corpus(aligner, source, target, *, dtype=np.float32, skip_bad_rows=False
             f"the target shards have {target_width} features but the source shards have {n_features}: "
             "both modalities must live in the same embedding space."
         )
+    for side, shards in (("source", source), ("target", target)):
+        n_rows = sum(shard.n_rows for shard in shards)
+        if n_rows < 2:
+            names = ", ".join(str(shard.path) for shard in shards[:3]) + (" ..." if len(shards) > 3 else "")
+            raise ValueError(f"the {side} ({names}) has {n_rows} row(s); each modality needs at least 2.")
     normalize = aligner.get_params().get("normalize", True)
     direct = not skip_bad_rows and all(
         len(shards) == 1 and shards[0].suffix in shard_io.NPY_SUFFIXES and shards[0].dtype == dtype

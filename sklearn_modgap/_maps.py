@@ -37,11 +37,33 @@ class BlockMap(NamedTuple):
     normalized : bool, default=False
         The function's output rows are already unit-norm (a head ending with
         its own normalisation): the driver writes them as they are.
+    row_wise : bool, default=True
+        Each output row depends on its input row alone.  ``False`` for a map
+        whose output depends on the row's place among the rows of one
+        ``transform`` call (draws from a generator that restarts at every
+        call): such an aligner must be given all rows in one call, since
+        splitting them repeats the draws.  A map that is not row-wise also
+        needs ``in_order``; an ``in_order`` map (one that is not thread-safe)
+        may well be row-wise.
     """
 
     function: Callable
     in_order: bool = False
     normalized: bool = False
+    row_wise: bool = True
+
+
+def is_row_wise(aligner):
+    """Whether a fitted aligner's ``transform`` may be split over blocks of rows.
+
+    True unless the aligner's source map says its output depends on the
+    rows' places in one call (``BlockMap.row_wise=False``).  Estimators
+    without the map protocol are taken to be row-wise.
+    """
+    source_map = getattr(aligner, "_source_map", None)
+    if source_map is None:
+        return True
+    return getattr(as_block_map(source_map()), "row_wise", True)
 
 
 class SpanMap(NamedTuple):

@@ -310,20 +310,34 @@ Glossary: {_GLOSSARY}"""
 
 
 def _diagnose(args):
-    from .report import diagnose
+    from ._cli_corpus import Progress
+    from .report import _diagnose_steps
 
     _check_output(args.output)
     (target, source), _ = _load(args)
-    table = diagnose(target, source, q=args.q)
-    _print_table(table.to_frame("value"), args.format, _DIAGNOSE_LEGEND)
+    steps = _diagnose_steps(target, source, args.q)
+    # One more step for the figures, the slowest part when they are asked for.
+    progress = Progress(
+        "diagnose", len(steps) + (args.output is not None), enabled=not args.quiet, unit="steps"
+    )
+    values = {}
+    for step in steps:
+        values.update(step())
+        progress.update()
+    table = pd.Series(values, name="diagnostics", dtype=float)
+    paths = []
     if args.output is not None:
         from .plotting import save_diagnostic_figures
 
         q = int(round(table["q_over_d"] * target.shape[1]))
         table.to_csv(args.output / "diagnostics.csv", header=["value"])
-        for path in save_diagnostic_figures(target, source, args.output, q=q):
-            if not args.quiet:
-                print(f"modgap: wrote {path}", file=sys.stderr)
+        paths = save_diagnostic_figures(target, source, args.output, q=q)
+        progress.update()
+    progress.close()
+    _print_table(table.to_frame("value"), args.format, _DIAGNOSE_LEGEND)
+    for path in paths:
+        if not args.quiet:
+            print(f"modgap: wrote {path}", file=sys.stderr)
 
 
 def _print_table(frame, fmt="table", legend=""):

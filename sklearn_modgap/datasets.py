@@ -353,7 +353,15 @@ def _as_rows(array, what):
         )
     if array.dtype.kind not in "fiu":
         raise ValueError(f"the {what} has dtype {array.dtype}; expected numbers.")
-    rows = check_embeddings(array, name=what)
+    if array.shape[0] < 2:
+        raise ValueError(f"the {what} has {array.shape[0]} row(s); at least 2 are needed.")
+    rows = check_embeddings(array, name=what, finite=False)
+    bad = np.flatnonzero(~np.isfinite(rows).all(axis=1))
+    if bad.size:
+        raise ValueError(
+            f"the {what} has {bad.size} row(s) with NaN or infinity (first at row {bad[0]} of "
+            "the file); fix or remove them."
+        )
     zero = np.flatnonzero(~np.any(rows, axis=1))
     if zero.size:
         raise ValueError(

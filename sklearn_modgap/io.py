@@ -82,6 +82,11 @@ class Shard:
             try:
                 array = np.load(self.path, mmap_mode="r", allow_pickle=False)
             except ValueError as exc:
+                if "Python objects" in str(exc) or "allow_pickle" in str(exc):
+                    raise ValueError(
+                        f"{self.path} holds Python objects (pickled data), which are never "
+                        "unpickled; save the embeddings as a numeric array."
+                    ) from exc
                 raise ValueError(f"{self.path} is not a numeric .npy array: {exc}") from exc
         else:
             with np.load(self.path, allow_pickle=False) as archive:
@@ -115,6 +120,12 @@ class Shard:
             or pa.types.is_fixed_size_list(field.type)
         ]
         if self.column is None:
+            if not list_columns:
+                raise ValueError(
+                    f"{self.path} has no list column ({', '.join(schema.names) or 'no columns'}): "
+                    "a Parquet or Arrow shard holds each embedding as one list or "
+                    "fixed-size-list value per row."
+                )
             if len(list_columns) != 1:
                 raise ValueError(
                     f"{self.path} has {len(list_columns)} list columns "
@@ -214,7 +225,7 @@ class Shard:
             array = self._numpy_array()
             for start in range(0, self.n_rows, block_rows):
                 rows = slice(start, start + block_rows)
-                yield start, np.asarray(array[rows], dtype=dtype), None
+                yield start, self._cast(array[rows], dtype, start), None
                 release_pages(array, rows)
             return
         start = 0
@@ -222,6 +233,26 @@ class Shard:
             rows, lengths = _arrow_rows(batch, self.n_features, dtype)
             yield start, rows, lengths
             start += len(rows)
+
+    def _cast(self, block, dtype, start):
+        """``block`` in ``dtype``, refusing rows that the cast would turn into infinity or zero."""
+        if block.dtype.kind != "f" or np.finfo(block.dtype).max <= np.finfo(dtype).max:
+            return np.asarray(block, dtype=dtype)
+        with np.errstate(over="ignore"):
+            rows = np.asarray(block, dtype=dtype)
+        stored = np.asarray(block)
+        with np.errstate(invalid="ignore"):
+            lost = (np.isfinite(stored).all(axis=1) & ~np.isfinite(rows).all(axis=1)) | (
+                np.any(stored != 0, axis=1) & ~np.any(rows != 0, axis=1)
+            )
+        if lost.any():
+            first = int(np.flatnonzero(lost)[0])
+            largest = float(np.max(np.abs(stored[first])))
+            raise ValueError(
+                f"{self.path}: row {start + first} (largest |value| {largest:.3g}) is outside the "
+                f"range of {dtype} and would become infinite or zero; pass --dtype float64."
+            )
+        return rows
 
     def read(self, dtype=None):
         """All rows as one array (a memory map for an .npy file stored in ``dtype``).
@@ -521,9 +552,10 @@ def transform_blocks(aligner, X, out=None, *, block_rows=None):
 
     For a memory-mapped ``X`` and ``out`` (e.g. ``np.load(path,
     mmap_mode="r")`` and :func:`numpy.lib.format.open_memmap`) only one
-    block of rows is in memory at a time.  Aligners whose ``transform`` draws
-    random numbers (C3's noise, RandomTargetReplacement's draws) restart
-    their generator at every call, so they are given all rows in one call.
+    block of rows is in memory at a time.  An aligner whose fitted map is
+    not row-wise (``BlockMap.row_wise=False``: C3's noise and
+    RandomTargetReplacement's draws restart their generator at every call)
+    is given all rows in one call.
 
     Parameters
     ----------
@@ -556,10 +588,10 @@ def transform_blocks(aligner, X, out=None, *, block_rows=None):
 
 
 def transform_block_rows(aligner, n_features, itemsize, block_rows=None):
-    """Rows per ``transform`` call: ``block_rows``, about 32 MiB, or all for random transforms."""
-    from .aligners import C3, RandomTargetReplacement
+    """Rows per ``transform`` call: ``block_rows``, about 32 MiB, or all when the map is not row-wise."""
+    from ._maps import is_row_wise
 
-    if isinstance(aligner, (C3, RandomTargetReplacement)):
+    if not is_row_wise(aligner):
         return np.iinfo(np.int64).max
     if block_rows is not None:
         return int(block_rows)

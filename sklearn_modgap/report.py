@@ -18,7 +18,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from . import metrics as _metrics
 from .metrics._table import DEFAULT_SYMBOLS, KNN_METHODS, METRICS
-from ._validation import check_embeddings, check_same_features, normalize_rows
+from ._validation import check_embeddings, check_same_features, checked_row_norms, normalize_rows
 from .metrics._checks import DuplicateRowsWarning, warn_duplicate_rows
 
 
@@ -96,27 +96,34 @@ def diagnose(target, source, q="auto"):
     >>> float(table["q_over_d"])
     0.25
     """
-    overlap, baseline = _metrics.subspace_overlap(target, source, q=q, return_baseline=True)
     return pd.Series(
-        {
-            "C_lambda": _metrics.spectral_correlation(target, source),
-            "O_q": overlap,
-            "q_over_d": baseline,
-            "G_mu": _metrics.centroid_displacement(target, source),
-            "G_Sigma": _metrics.covariance_discrepancy(target, source),
-            "D": _metrics.paired_distance(target, source),
-            "D_tilde": _metrics.paired_distance(target, source, centered=True),
-            "residual_ratio": _metrics.residual_ratio(target, source),
-            "residual_energy_ratio": _metrics.residual_ratio(target, source, form="energy"),
-            "A_r": _metrics.residual_anisotropy(target, source),
-            "d_eff": _metrics.effective_dimension(target, source),
-            "d_eff_over_d": _metrics.effective_dimension(target, source, relative=True),
-            "cos_tp": _metrics.true_pair_cosine(target, source),
-            "gap_angle": _metrics.gap_angle(target, source),
-        },
+        dict(item for step in _diagnose_steps(target, source, q) for item in step()),
         name="diagnostics",
         dtype=float,
     )
+
+
+def _diagnose_steps(target, source, q):
+    """The computations of :func:`diagnose`, each a callable returning ``(name, value)`` pairs.
+
+    Kept as separate steps so that a caller can show progress between them.
+    """
+    m = _metrics
+    return [
+        lambda: [("C_lambda", m.spectral_correlation(target, source))],
+        lambda: zip(("O_q", "q_over_d"), m.subspace_overlap(target, source, q=q, return_baseline=True)),
+        lambda: [("G_mu", m.centroid_displacement(target, source))],
+        lambda: [("G_Sigma", m.covariance_discrepancy(target, source))],
+        lambda: [("D", m.paired_distance(target, source))],
+        lambda: [("D_tilde", m.paired_distance(target, source, centered=True))],
+        lambda: [("residual_ratio", m.residual_ratio(target, source))],
+        lambda: [("residual_energy_ratio", m.residual_ratio(target, source, form="energy"))],
+        lambda: [("A_r", m.residual_anisotropy(target, source))],
+        lambda: [("d_eff", m.effective_dimension(target, source))],
+        lambda: [("d_eff_over_d", m.effective_dimension(target, source, relative=True))],
+        lambda: [("cos_tp", m.true_pair_cosine(target, source))],
+        lambda: [("gap_angle", m.gap_angle(target, source))],
+    ]
 
 
 @validate_params(
@@ -250,6 +257,10 @@ def gap_report(
     source = check_embeddings(source, name="source")
     target = check_embeddings(target, name="target")
     check_same_features(source.shape[1], target, name="target")
+    # Refused here, by their row in the input: after the split an aligner would
+    # see them at another index, and every measure normalises rows.
+    for rows, name in ((source, "source"), (target, "target")):
+        checked_row_norms(rows, name=name, hint="remove them, they have no direction")
     if source.shape[0] != target.shape[0]:
         raise ValueError(
             f"source has {source.shape[0]} rows but target has {target.shape[0]}; "

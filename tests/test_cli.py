@@ -1,8 +1,10 @@
 """Tests of the ``modgap`` command line, in process and as a subprocess."""
 
+import itertools
 import shutil
 import subprocess
 import sys
+import types
 
 import numpy as np
 import pandas as pd
@@ -312,3 +314,77 @@ def test_progress_display_is_off_when_stderr_is_not_a_terminal(pair_files):
     # No carriage-return refreshes appended to one line: every stderr line is short.
     assert "\r" not in done.stderr
     assert max(map(len, done.stderr.splitlines()), default=0) < 300
+
+
+class _Terminal:
+    """A text stream that says it is a terminal."""
+
+    def __init__(self):
+        self.parts = []
+
+    def write(self, text):
+        self.parts.append(text)
+
+    def flush(self):
+        pass
+
+    def isatty(self):
+        return True
+
+    def getvalue(self):
+        return "".join(self.parts)
+
+
+def test_diagnose_shows_progress_on_a_terminal_and_not_when_quiet(monkeypatch, capsys, tmp_path):
+    from sklearn_modgap import _cli_corpus
+
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    # A clock that moves 10 s per reading: a redraw at every step, whatever the machine's speed.
+    clock = types.SimpleNamespace(perf_counter=itertools.count(0, 10).__next__)
+    monkeypatch.setattr(_cli_corpus, "time", clock)
+    assert main(["diagnose", *SMALL[:4], "--output", str(tmp_path / "figures")]) == 0
+    shown = terminal.getvalue()
+    # 13 computations and the figures: 14 steps, each redrawn in place on one line.
+    assert shown.count("\rmodgap diagnose: ") == 15
+    assert "\rmodgap diagnose: 1/14 steps (7%)" in shown
+    assert "\rmodgap diagnose: 14/14 steps (100%)" in shown
+    assert shown.split("modgap: wrote")[0].count("\n") == 1
+    assert "G_mu" in capsys.readouterr().out
+
+    quiet = _Terminal()
+    monkeypatch.setattr(sys, "stderr", quiet)
+    assert main(["diagnose", *SMALL[:4], "--quiet"]) == 0
+    assert quiet.getvalue() == ""
+
+
+def test_diagnose_progress_is_one_short_line_when_stderr_is_not_a_terminal(pair_files):
+    done = _run(sys.executable, "-m", "sklearn_modgap", "diagnose", "--pairs",
+                str(pair_files / "pairs.npy"), "--q", "8")
+    assert done.returncode == 0, done.stderr
+    assert "\r" not in done.stderr
+    lines = done.stderr.splitlines()
+    assert lines == [line for line in lines if len(line) < 120]
+    assert [line for line in lines if line.startswith("modgap diagnose: 13/13 steps (100%)")]
+
+
+def test_compare_warns_once_and_readably_about_duplicate_rows(tmp_path):
+    # 40 distinct texts repeated 10 times each, as with one prompt per class.
+    target, source = make_modality_gap(400, 16, random_state=0)
+    np.save(tmp_path / "source.npy", source[np.arange(400) % 40])
+    np.save(tmp_path / "target.npy", target)
+    done = _run(sys.executable, "-m", "sklearn_modgap", "compare", "--source",
+                str(tmp_path / "source.npy"), "--target", str(tmp_path / "target.npy"),
+                "--aligners", "identity", "CentroidShift", "ReAlign", "--k", "5")
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr and "warnings.warn" not in done.stderr
+    warned = [line for line in done.stderr.splitlines() if "repeat another row exactly" in line]
+    # Once for the held-out inputs, not once per aligner; on one line with the CLI's prefix.
+    assert len(warned) == 1
+    assert warned[0].startswith("modgap: warning: The held-out source has ")
+    # The held-out half has 200 rows; all 40 distinct rows appear in it with copies.
+    assert "of 200 rows" in warned[0] and "(40 distinct" in warned[0]
+    assert "M_k^Z" in warned[0] and "k=5" in warned[0]
+    # The target has no copies: no warning about it.
+    assert "held-out target" not in done.stderr
+    assert "CentroidShift" in done.stdout and "ReAlign" in done.stdout

@@ -9,6 +9,7 @@ from sklearn_modgap.aniso import PhasePrior, Refiner  # noqa: E402
 from sklearn_modgap.aniso._prior import PhaseField  # noqa: E402
 from sklearn_modgap.aniso._refiner import RefinementObjective  # noqa: E402
 from sklearn_modgap.nets import AdapterNet, SeededNet  # noqa: E402
+from skorch.callbacks import Callback  # noqa: E402
 
 N_BLOCKS = 2
 
@@ -106,3 +107,67 @@ def test_torch_threads_are_restored_after_fit():
     before = torch.get_num_threads()
     _refiner(torch_threads=1).fit(_rows())
     assert torch.get_num_threads() == before
+
+
+def test_batches_join_a_too_short_tail_and_cover_every_row_once():
+    from sklearn_modgap.nets import Batches
+
+    # 257 rows in batches of 64: four batches, the one-row tail joins the last.
+    pairs = Batches(257, 64, min_rows=2)
+    assert [len(batch) for batch in pairs] == [64, 64, 64, 65] and len(pairs) == 4
+    # A tail long enough is its own batch; min_rows=1 keeps even one row.
+    assert [len(batch) for batch in Batches(300, 64, min_rows=2)] == [64, 64, 64, 64, 44]
+    assert [len(batch) for batch in Batches(257, 64)] == [64, 64, 64, 64, 1]
+    assert [len(batch) for batch in Batches(257, 64, drop_last=True)] == [64, 64, 64, 64]
+    # A single short batch stays: there is nothing to join it to.
+    assert [len(batch) for batch in Batches(1, 64, min_rows=2)] == [1]
+    assert list(Batches(0, 64)) == []
+    assert [batch for batch in Batches(5, 2)] == [[0, 1], [2, 3], [4]]
+
+
+def test_seeded_batches_permute_differently_each_epoch_and_reproducibly():
+    import torch
+
+    from sklearn_modgap.nets import Batches
+
+    batches = Batches(100, 30, shuffle=True, seed=3)
+    first, second = [sum(batch, []) for batch in (list(batches), list(batches))]
+    assert sorted(first) == sorted(second) == list(range(100))
+    assert first != second
+    # The permutations are those of one generator seeded once.
+    generator = torch.Generator().manual_seed(3)
+    assert first == torch.randperm(100, generator=generator).tolist()
+    assert second == torch.randperm(100, generator=generator).tolist()
+    again = Batches(100, 30, shuffle=True, seed=3)
+    assert sum(list(again), []) == first
+
+
+def test_the_adapter_net_trains_on_the_shared_batches():
+    from sklearn_modgap.datasets import make_modality_gap
+
+    target, source = make_modality_gap(257, 8, random_state=0)
+    net = AdapterNet(max_epochs=1, batch_size=64, module__n_features=8, iterator_train__seed=0)
+    seen = []
+    net.set_params(callbacks=[("count", _BatchSizes(seen))])
+    net.fit({"source": source, "target": target}, y=None)
+    # The one-row tail of 257 = 4 x 64 + 1 joined the last batch: no batch without negatives.
+    assert seen == [64, 64, 64, 65]
+    assert net.training_batches(257) == 4
+    assert SeededNet(module=torch_linear(), batch_size=-1).training_batch_size(50) == 50
+
+
+class _BatchSizes(Callback):
+    """A callback recording the rows of every training batch."""
+
+    def __init__(self, seen):
+        self.seen = seen
+
+    def on_batch_begin(self, net, batch=None, training=None, **kwargs):
+        if training:
+            self.seen.append(len(batch[0]["source"]))
+
+
+def torch_linear():
+    from torch import nn
+
+    return nn.Linear

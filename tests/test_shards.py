@@ -5,7 +5,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from sklearn_modgap import C3, ReAlign
+from sklearn_modgap import C3, AnisoAlign, CentroidShift, RandomTargetReplacement, ReAlign
+from sklearn_modgap._maps import BlockMap
 from sklearn_modgap.datasets import make_modality_gap
 from sklearn_modgap.io import (
     TEMPORARY_PREFIX,
@@ -13,6 +14,7 @@ from sklearn_modgap.io import (
     bad_rows,
     find_shards,
     output_row_count,
+    transform_block_rows,
     transform_blocks,
 )
 
@@ -203,3 +205,45 @@ def test_transform_blocks_gives_random_transforms_all_rows_at_once():
     np.testing.assert_array_equal(transform_blocks(aligner, source, block_rows=100), aligner.transform(source))
     with pytest.raises(ValueError, match="out has shape"):
         transform_blocks(aligner, source, np.empty((2, 8), np.float32))
+
+
+class _RestartedNoise(CentroidShift):
+    """A map whose noise restarts at every transform call: not row-wise, whatever its class."""
+
+    def _source_map(self):
+        rng = np.random.default_rng(0)
+        return BlockMap(lambda block: block + rng.standard_normal(block.shape), in_order=True, row_wise=False)
+
+
+class _RowWiseC3(C3):
+    """A C3 whose map is made row-wise: blocks are fine, although it is a C3."""
+
+    def _source_map(self):
+        return BlockMap(lambda block: block - self.source_mean_, in_order=True)
+
+
+def test_block_size_comes_from_the_fitted_map_not_the_class():
+    target, source = make_modality_gap(300, 8, random_state=0)
+    everything = np.iinfo(np.int64).max
+    fitted = {
+        "C3": C3(random_state=0).fit(source, y=target),
+        "RandomTargetReplacement": RandomTargetReplacement(random_state=0).fit(source, y=target),
+        # alpha wraps the map: the wrapper keeps what the map says.
+        "C3 alpha=0.5": C3(alpha=0.5, random_state=0).fit(source, y=target),
+        "restarted noise": _RestartedNoise().fit(source, y=target),
+    }
+    for name, aligner in fitted.items():
+        assert transform_block_rows(aligner, 8, 8, block_rows=100) == everything, name
+    # AnisoAlign runs its blocks in order (torch's process-wide thread count), but
+    # each output row depends on its input row alone: it may be split.
+    # (Its map is built without reading fitted state, so an unfitted one shows it.)
+    blocks = {
+        "AnisoAlign": AnisoAlign(),
+        "row-wise C3": _RowWiseC3(random_state=0).fit(source, y=target),
+        "ReAlign": ReAlign().fit(source, y=target),
+    }
+    for name, aligner in blocks.items():
+        assert transform_block_rows(aligner, 8, 8, block_rows=100) == 100, name
+    # And the split is then harmless: blocks of 100 give what one call gives.
+    aligner = _RestartedNoise().fit(source, y=target)
+    np.testing.assert_array_equal(transform_blocks(aligner, source, block_rows=100), aligner.transform(source))

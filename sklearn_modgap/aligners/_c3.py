@@ -143,7 +143,7 @@ class C3(BaseAligner):
             return block + offset.of(block) + self.noise_std_ * noise
 
         # The noise advances one generator block by block.
-        return interpolate(BlockMap(corrupt, in_order=True), self.alpha)
+        return interpolate(BlockMap(corrupt, in_order=True, row_wise=False), self.alpha)
 
     def _target_map(self):
         if self.shift == "target":

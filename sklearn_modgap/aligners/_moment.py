@@ -232,4 +232,4 @@ class RandomTargetReplacement(BaseAligner):
             return Constant(rows[rng.randint(rows.shape[0], size=block.shape[0])]).of(block)
 
         # The draws advance one generator block by block.
-        return interpolate(BlockMap(replace, in_order=True), self.alpha)
+        return interpolate(BlockMap(replace, in_order=True, row_wise=False), self.alpha)

@@ -124,7 +124,7 @@ class ReAlign(BaseAligner):
         if self.source_trace_ <= 1e-12 * source_sq:
             raise ValueError(
                 "The source fit rows have zero total variance (all rows identical after "
-                "normalization); the trace step of ReAlign is undefined."
+                f"normalization, n_features={source.shape[1]}); the trace step of ReAlign is undefined."
             )
         self.trace_scale_ = float(np.sqrt(max(self.target_trace_, 0.0) / self.source_trace_))
         # mu_hat = mean of x_hat = (s u + c) / m over the fit rows, with

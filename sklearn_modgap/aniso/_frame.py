@@ -8,7 +8,6 @@ estimator streams large inputs through these functions block by block.
 import numpy as np
 
 from .._stats import descending_eigh
-from .._validation import block_slices
 
 # Added to radii before taking logarithms and dividing by them.
 RADIUS_EPS = 1e-6

@@ -29,8 +29,8 @@ def resolve_device(device):
 
 _LAZY = {
     "SeededNet": "._training",
+    "Batches": "._training",
     "AdapterNet": "._adapter_net",
-    "PairBatches": "._adapter_net",
     "InfoNCECriterion": "._adapter_net",
     "CMACriterion": "._adapter_net",
     "ATPCUCriterion": "._adapter_net",

@@ -1,66 +1,13 @@
-"""The skorch net that trains :class:`PairedHeads`, and its paired-batch iterator."""
+"""The skorch net that trains :class:`PairedHeads`, and the criteria of its objectives."""
 
-import numpy as np
+import math
+
 import torch
-from skorch import NeuralNet
 from torch import nn
 
 from ..losses import atp_loss, cma_loss, cu_loss, info_nce
 from ._heads import PairedHeads
 from ._training import SeededNet
-
-
-def batch_count(n_rows, batch_size):
-    """Number of batches :class:`PairBatches` yields per epoch."""
-    if batch_size in (None, -1) or batch_size >= n_rows:
-        return 1
-    full, tail = divmod(n_rows, batch_size)
-    # A one-row tail has no negatives: it joins the last full batch.
-    return full + (1 if tail >= 2 else 0)
-
-
-class PairBatches:
-    """Shuffled mini-batches of paired rows, sliced from whole tensors.
-
-    Contrastive batches are large and rows are plain vectors, so slicing a
-    permutation of two tensors replaces the per-row fetch and collate of a
-    ``DataLoader``.  Each pass draws a fresh permutation from a generator
-    seeded once, so training is reproducible.
-
-    Parameters
-    ----------
-    dataset : skorch.dataset.Dataset
-        Holds ``X = {"source": ..., "target": ...}``, row ``i`` a pair.
-    batch_size : int, default=256
-        Rows per batch (``-1``: all rows).
-    shuffle : bool, default=True
-        Permute the pairs at each pass.
-    seed : int, default=0
-        Seed of the permutation generator.
-    """
-
-    def __init__(self, dataset, batch_size=256, shuffle=True, seed=0, **ignored):
-        data = dataset.X
-        self.source = torch.as_tensor(np.asarray(data["source"], dtype=np.float32))
-        self.target = torch.as_tensor(np.asarray(data["target"], dtype=np.float32))
-        self.batch_size = batch_size
-        self.shuffle = shuffle
-        self.generator = torch.Generator().manual_seed(int(seed))
-
-    def __len__(self):
-        return batch_count(len(self.source), self.batch_size)
-
-    def __iter__(self):
-        n_rows = len(self.source)
-        order = (
-            torch.randperm(n_rows, generator=self.generator) if self.shuffle else torch.arange(n_rows)
-        )
-        n_batches = len(self)
-        step = n_rows if n_batches == 1 else self.batch_size
-        for index in range(n_batches):
-            stop = n_rows if index == n_batches - 1 else (index + 1) * step
-            rows = order[index * step : stop]
-            yield {"source": self.source[rows], "target": self.target[rows]}, None
 
 
 class InfoNCECriterion(nn.Module):
@@ -89,7 +36,7 @@ class CMACriterion(nn.Module):
         self.learn_temperature = learn_temperature
         self.initial_temperature = temperature
         if learn_temperature:
-            self.log_temperature = nn.Parameter(torch.tensor(float(np.log(temperature))))
+            self.log_temperature = nn.Parameter(torch.tensor(math.log(temperature)))
         self.alpha = 0.0
 
     @property
@@ -140,10 +87,10 @@ class AdapterNet(SeededNet):
     optimizer : type, default=torch.optim.AdamW
         Optimiser class.
     batch_size : int, default=256
-        Pairs per contrastive batch (the negatives of each pair).
-    iterator_train : type, default=PairBatches
-        Batch iterator: contrastive batches of whole pairs, a one-row tail
-        joined to the last batch.
+        Pairs per contrastive batch (the negatives of each pair); a one-row
+        tail joins the last batch (``min_batch_rows = 2``).  The pairs are
+        shuffled at every epoch (``iterator_train__shuffle=True``), from a
+        generator seeded with ``iterator_train__seed``.
     validation_fraction : float, default=0.0
         No held-out split and no early stopping: the adapter is evaluated on
         held-out pairs by the caller.
@@ -158,33 +105,31 @@ class AdapterNet(SeededNet):
         ``optimizer__weight_decay``.
     """
 
+    # A one-row contrastive batch has no negatives.
+    min_batch_rows = 2
+
     def __init__(
         self,
         module=PairedHeads,
         criterion=InfoNCECriterion,
         optimizer=torch.optim.AdamW,
         batch_size=256,
-        iterator_train=PairBatches,
         validation_fraction=0.0,
         min_batches=1,
         torch_threads=None,
         **kwargs,
     ):
+        kwargs.setdefault("iterator_train__shuffle", True)
         super().__init__(
             module,
             criterion=criterion,
             optimizer=optimizer,
             batch_size=batch_size,
-            iterator_train=iterator_train,
             validation_fraction=validation_fraction,
             min_batches=min_batches,
             torch_threads=torch_threads,
             **kwargs,
         )
-
-    def get_iterator(self, dataset, training=False):
-        # PairBatches slices the whole tensors itself; it takes the dataset as skorch hands it.
-        return NeuralNet.get_iterator(self, dataset, training=training)
 
     def get_loss(self, y_pred, y_true=None, X=None, training=False):
         source_out, target_out = y_pred

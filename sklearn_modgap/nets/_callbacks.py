@@ -4,11 +4,10 @@ import torch
 from skorch.callbacks import Callback
 
 from ..losses import info_nce
-from ._adapter_net import batch_count
 
 
 def _total_steps(net, X):
-    return batch_count(len(X["source"]), net.batch_size) * net.max_epochs
+    return net.training_batches(len(X["source"])) * net.max_epochs
 
 
 def _ramp_gate(rise, tolerance, kind, max_speedup, falling_gate):
