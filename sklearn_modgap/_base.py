@@ -10,7 +10,7 @@ default ``score``.
 """
 
 from dataclasses import dataclass, fields
-from numbers import Real
+from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin, _fit_context
@@ -24,6 +24,7 @@ from ._stats import RowMoments
 from ._validation import (
     FLOAT_DTYPES,
     ExtremeRowsError,
+    block_threads,
     check_embeddings,
     check_same_features,
     check_finite_rows,
@@ -92,6 +93,11 @@ class BaseAligner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     _parameter_constraints: dict = {
         "alpha": [Interval(Real, 0, 1, closed="both")],
         "normalize": ["boolean"],
+        "n_jobs": [
+            Interval(Integral, 1, None, closed="left"),
+            Interval(Integral, None, -1, closed="right"),
+            None,
+        ],
     }
 
     # ------------------------------------------------------------------ fit
@@ -117,10 +123,11 @@ class BaseAligner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             The fitted aligner.
         """
         source, target = self._split_fit_data(X, y, sample_domain)
-        try:
-            self._fit(source, target)
-        except ExtremeRowsError:
-            self._fit(rescale_extreme_rows(source, name="X"), rescale_extreme_rows(target, name="y"))
+        with block_threads(getattr(self, "n_jobs", None)):
+            try:
+                self._fit(source, target)
+            except ExtremeRowsError:
+                self._fit(rescale_extreme_rows(source, name="X"), rescale_extreme_rows(target, name="y"))
         return self
 
     def _split_fit_data(self, X, y, sample_domain):
@@ -309,10 +316,11 @@ class BaseAligner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
 
     def _map_rows(self, X, step, name):
         """Apply a fitted map (see :mod:`sklearn_modgap._maps`) block by block into one output."""
-        try:
-            return self._map_rows_once(X, step, name)
-        except ExtremeRowsError:
-            return self._map_rows_once(rescale_extreme_rows(X, name=name), step, name)
+        with block_threads(getattr(self, "n_jobs", None)):
+            try:
+                return self._map_rows_once(X, step, name)
+            except ExtremeRowsError:
+                return self._map_rows_once(rescale_extreme_rows(X, name=name), step, name)
 
     def _map_rows_once(self, X, step, name):
         out = np.empty_like(X)

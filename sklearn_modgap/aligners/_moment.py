@@ -37,6 +37,13 @@ class MomentMatch(BaseAligner):
         Correction strength in ``[0, 1]``.
     normalize : bool, default=True
         L2-normalise input rows before anything else.
+    n_jobs : int, default=None
+        Threads streaming the row blocks of ``fit`` and ``transform``, in
+        joblib's meaning (``-1`` all CPUs).  ``None`` follows
+        :func:`joblib.parallel_config`, runs on one thread inside a worker of
+        an outer joblib loop (such as ``GridSearchCV(n_jobs=...)``), and
+        otherwise uses up to 8 of the CPUs and BLAS threads available.
+        Results do not depend on it.
 
     Attributes
     ----------
@@ -80,10 +87,11 @@ class MomentMatch(BaseAligner):
         "shrinkage": [Interval(Real, 0, 1, closed="both"), StrOptions({"auto"})],
     }
 
-    def __init__(self, shrinkage="auto", *, alpha=1.0, normalize=True):
+    def __init__(self, shrinkage="auto", *, alpha=1.0, normalize=True, n_jobs=None):
         self.shrinkage = shrinkage
         self.alpha = alpha
         self.normalize = normalize
+        self.n_jobs = n_jobs
 
     def _fit(self, source, target):
         self.source_mean_, source_cov, self.source_shrinkage_ = self._shrunk_covariance(source, "X")
@@ -161,6 +169,13 @@ class RandomTargetReplacement(BaseAligner):
         Correction strength in ``[0, 1]``.
     normalize : bool, default=True
         L2-normalise input rows before anything else.
+    n_jobs : int, default=None
+        Threads streaming the row blocks of ``fit`` and ``transform``, in
+        joblib's meaning (``-1`` all CPUs).  ``None`` follows
+        :func:`joblib.parallel_config`, runs on one thread inside a worker of
+        an outer joblib loop (such as ``GridSearchCV(n_jobs=...)``), and
+        otherwise uses up to 8 of the CPUs and BLAS threads available.
+        Results do not depend on it.
     random_state : int, RandomState instance or None, default=None
         Seeds the draw of replacement rows.
 
@@ -196,9 +211,10 @@ class RandomTargetReplacement(BaseAligner):
         "random_state": ["random_state"],
     }
 
-    def __init__(self, *, alpha=1.0, normalize=True, random_state=None):
+    def __init__(self, *, alpha=1.0, normalize=True, n_jobs=None, random_state=None):
         self.alpha = alpha
         self.normalize = normalize
+        self.n_jobs = n_jobs
         self.random_state = random_state
 
     def _fit(self, source, target):

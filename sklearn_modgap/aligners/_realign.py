@@ -36,6 +36,13 @@ class ReAlign(BaseAligner):
         normalisation, 1 is the method as published.
     normalize : bool, default=True
         L2-normalise input rows before anything else.
+    n_jobs : int, default=None
+        Threads streaming the row blocks of ``fit`` and ``transform``, in
+        joblib's meaning (``-1`` all CPUs).  ``None`` follows
+        :func:`joblib.parallel_config`, runs on one thread inside a worker of
+        an outer joblib loop (such as ``GridSearchCV(n_jobs=...)``), and
+        otherwise uses up to 8 of the CPUs and BLAS threads available.
+        Results do not depend on it.
 
     Attributes
     ----------
@@ -80,9 +87,10 @@ class ReAlign(BaseAligner):
 
     _statistics_check_finite = True
 
-    def __init__(self, alpha=1.0, *, normalize=True):
+    def __init__(self, alpha=1.0, *, normalize=True, n_jobs=None):
         self.alpha = alpha
         self.normalize = normalize
+        self.n_jobs = n_jobs
 
     def _fit(self, source, target):
         # The source's row norms are kept (8 bytes a row) so the calibration pass
