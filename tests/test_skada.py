@@ -11,7 +11,9 @@ import sys
 
 import numpy as np
 import pytest
+import sklearn
 
+_CONFIG_BEFORE_SKADA = sklearn.get_config()
 skada = pytest.importorskip("skada")
 
 from sklearn.base import clone  # noqa: E402
@@ -33,6 +35,17 @@ from sklearn_modgap import (  # noqa: E402
 )
 from sklearn_modgap.aniso import PhasePrior, Refiner  # noqa: E402
 from sklearn_modgap.datasets import make_modality_gap  # noqa: E402
+
+# Importing skada switched scikit-learn's metadata routing on for the whole
+# process (collection imports every test module): the other modules test
+# the package without it, and this one switches it on for its own tests.
+sklearn.set_config(**_CONFIG_BEFORE_SKADA)
+
+
+@pytest.fixture(autouse=True)
+def metadata_routing():
+    with sklearn.config_context(enable_metadata_routing=True):
+        yield
 
 N_PAIRS = 300
 
