@@ -10,7 +10,7 @@ default ``score``.
 """
 
 from dataclasses import dataclass, fields
-from numbers import Real
+from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin, _fit_context
@@ -38,6 +38,7 @@ from ._stream import FitStream
 from ._validation import (
     FLOAT_DTYPES,
     ExtremeRowsError,
+    block_threads,
     check_embeddings,
     check_same_features,
     check_finite_rows,
@@ -107,6 +108,11 @@ class BaseAligner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     _parameter_constraints: dict = {
         "alpha": [Interval(Real, 0, 1, closed="both")],
         "normalize": ["boolean"],
+        "n_jobs": [
+            Interval(Integral, 1, None, closed="left"),
+            Interval(Integral, None, -1, closed="right"),
+            None,
+        ],
     }
 
     # ------------------------------------------------------------------ fit
@@ -149,13 +155,14 @@ class BaseAligner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         if foreign is not None:
             # The statistics are computed on the host, one block at a time.
             source, target = HostRows(source, *foreign), HostRows(target, *foreign)
-        try:
-            self._fit(source, target)
-        except ExtremeRowsError:
-            self._fit(
-                rescale_extreme_rows(np.asarray(source), name="X"),
-                rescale_extreme_rows(np.asarray(target), name="y"),
-            )
+        with block_threads(getattr(self, "n_jobs", None)):
+            try:
+                self._fit(source, target)
+            except ExtremeRowsError:
+                self._fit(
+                    rescale_extreme_rows(np.asarray(source), name="X"),
+                    rescale_extreme_rows(np.asarray(target), name="y"),
+                )
         return self
 
     # Aligners whose maps and statistics take arrays of any namespace under
@@ -268,7 +275,8 @@ class BaseAligner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             if block is not None and block.shape[0]:
                 if foreign is not None:
                     block = to_numpy(block, foreign[0])
-                self._stream_update(self._stream, side, block, order)
+                with block_threads(getattr(self, "n_jobs", None)):
+                    self._stream_update(self._stream, side, block, order)
         self._stream_stale = True
         for name in [n for n in vars(self) if n.endswith("_") and not n.startswith("_")]:
             if name not in ("n_features_in_", "feature_names_in_"):
@@ -542,10 +550,11 @@ class BaseAligner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         foreign = self._foreign_namespace(X)
         if foreign is not None:
             return self._map_rows_xp(X, step, name, *foreign)
-        try:
-            return self._map_rows_once(X, step, name)
-        except ExtremeRowsError:
-            return self._map_rows_once(rescale_extreme_rows(X, name=name), step, name)
+        with block_threads(getattr(self, "n_jobs", None)):
+            try:
+                return self._map_rows_once(X, step, name)
+            except ExtremeRowsError:
+                return self._map_rows_once(rescale_extreme_rows(X, name=name), step, name)
 
     def _map_rows_once(self, X, step, name):
         out = np.empty_like(X)

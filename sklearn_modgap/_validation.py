@@ -4,13 +4,16 @@ Every public entry point of the package sends its arrays through these
 functions, so that bad input fails in one place with one kind of message.
 """
 
-import os
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from contextvars import ContextVar
 
+import joblib
 import numpy as np
+from joblib.parallel import get_active_backend
 from scipy.linalg import blas
 from sklearn.utils import check_array
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 FLOAT_DTYPES = (np.float64, np.float32)
 
@@ -22,6 +25,12 @@ FLOAT_DTYPES = (np.float64, np.float32)
 _BLOCK_BYTES = 2**21
 # Consecutive blocks handed to a worker thread at a time.
 _BLOCKS_PER_TASK = 8
+# Threads of a block pass when nothing asks for a number: the passes are
+# memory-bound, and more threads than memory channels buy little.
+_DEFAULT_BLOCK_THREADS = 8
+# The ``n_jobs`` of the estimator running block passes in this context.
+_block_n_jobs = ContextVar("block_n_jobs", default=None)
+_BLAS = []
 
 
 def check_embeddings(X, *, name="X", min_samples=2, dtype=FLOAT_DTYPES, finite=True):
@@ -90,13 +99,68 @@ def block_slices(n_rows, n_features, itemsize=4):
         yield slice(start, min(start + step, n_rows))
 
 
-def n_block_workers():
-    """Threads used by :func:`map_blocks`: the CPUs this process may run on, at most 8."""
+@contextmanager
+def block_threads(n_jobs):
+    """Context in which :func:`map_blocks` runs on ``n_jobs`` threads.
+
+    Estimators enter it with their ``n_jobs`` around ``fit`` and
+    ``transform``; ``None`` leaves the choice to :func:`n_block_workers`.
+    """
+    token = _block_n_jobs.set(n_jobs)
     try:
-        n_cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        n_cpus = os.cpu_count() or 1
-    return max(1, min(n_cpus, 8))
+        yield
+    finally:
+        _block_n_jobs.reset(token)
+
+
+def n_block_workers():
+    """Threads used by :func:`map_blocks`, composing with joblib and BLAS limits.
+
+    In order:
+
+    1. an ``n_jobs`` set by :func:`block_threads` (an estimator's), then one
+       set by :func:`joblib.parallel_config`, in joblib's meaning (``-1``
+       all CPUs, ``-2`` all but one, ...), at most the CPUs;
+    2. inside a worker of an outer joblib loop (a ``GridSearchCV(n_jobs=...)``
+       fitting candidates side by side, in processes or threads), one
+       thread: the outer loop already occupies the cores;
+    3. otherwise the CPUs this process may use (its affinity and cgroup
+       quota, as :func:`joblib.cpu_count` counts them), at most the threads
+       BLAS may use here (a :func:`threadpoolctl.threadpool_limits` in
+       force, or the thread limits joblib gives its worker processes), and
+       at most ``_DEFAULT_BLOCK_THREADS``.
+
+    Each block thread runs BLAS on one thread, so threads times BLAS threads
+    never exceeds the count chosen.
+    """
+    n_cpus = joblib.cpu_count()
+    n_jobs = _block_n_jobs.get()
+    if n_jobs is None:
+        backend, n_jobs = get_active_backend()
+        if n_jobs is None:
+            if (getattr(backend, "nesting_level", 0) or 0) > 0:
+                return 1
+            return max(1, min(n_cpus, _blas_threads(), _DEFAULT_BLOCK_THREADS))
+    if n_jobs < 0:
+        n_jobs = n_cpus + 1 + n_jobs
+    return max(1, min(n_jobs, n_cpus))
+
+
+def _blas_controller():
+    """The BLAS libraries the block passes call (numpy's and scipy's), found once.
+
+    Scanning the loaded libraries costs milliseconds (every library torch
+    and numba bring); the BLAS ones are loaded with this module's imports.
+    """
+    if not _BLAS:
+        _BLAS.append(ThreadpoolController().select(user_api="blas"))
+    return _BLAS[0]
+
+
+def _blas_threads():
+    """The most threads any of those BLAS libraries may use now."""
+    threads = [info["num_threads"] for info in _blas_controller().info()]
+    return max(threads, default=_DEFAULT_BLOCK_THREADS)
 
 
 def map_blocks(func, n_rows, n_features, itemsize=4, *, parallel=True):
@@ -148,7 +212,7 @@ def single_threaded_blas():
     when another process holds a core, the threads' synchronisation made them
     20-40 times slower in measurements on a shared 2-core machine.
     """
-    return threadpool_limits(limits=1, user_api="blas")
+    return _blas_controller().limit(limits=1)
 
 
 def add_product(out, weights, directions):

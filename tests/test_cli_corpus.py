@@ -184,7 +184,7 @@ def test_wrong_width_and_bad_settings_are_one_line_errors(corpus, capsys):
 
     os.remove(root / "texts" / "wide.npy")
     for setting, message in (
-        ("rnk=3", "ReAlign has no parameter rnk; its parameters are alpha, normalize"),
+        ("rnk=3", "ReAlign has no parameter rnk; its parameters are alpha, n_jobs, normalize"),
         ("alpha", "--set takes NAME=VALUE"),
         ("alpha=2.0", "alpha"),
     ):

@@ -169,3 +169,88 @@ def test_importing_the_metrics_loads_neither_torch_nor_numba():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "False False"
+
+
+@pytest.mark.parametrize(
+    "features, expected",
+    [
+        ({"amx_bf16": True, "avx512_bf16": False}, True),
+        ({"amx_bf16": False, "avx512_bf16": True}, True),
+        ({"amx_bf16": False, "avx512_bf16": False, "avx512_f": True, "avx2": True}, False),
+        ({}, False),
+    ],
+)
+def test_bfloat16_scan_only_with_bfloat16_instructions(features, expected):
+    from sklearn_modgap.metrics._knn import _bfloat16_matmul_in_hardware
+
+    assert _bfloat16_matmul_in_hardware(features) is expected
+
+
+def test_scan_dtype_follows_cpu_features_not_timing(monkeypatch):
+    import random
+    import time
+
+    import sklearn_modgap.metrics._knn as knn_module
+
+    # An erratic clock: each reading jumps forward by a random amount, so a
+    # choice made by timing products would flip from one run to the next.
+    erratic = random.Random(0)
+    now = [0.0]
+
+    def clock():
+        now[0] += erratic.expovariate(1.0) * 10.0 ** erratic.randint(-6, 2)
+        return now[0]
+
+    monkeypatch.setattr(time, "perf_counter", clock)
+    monkeypatch.setattr(time, "monotonic", clock)
+    monkeypatch.setattr(time, "time", clock)
+    features = torch._C._cpu._get_cpu_capability()
+    expected = torch.bfloat16 if (features["amx_bf16"] or features["avx512_bf16"]) else torch.float32
+    chosen = set()
+    for _ in range(20):
+        monkeypatch.setattr(knn_module, "_SCAN_DTYPE", None)
+        chosen.add(knn_module._scan_dtype())
+    assert chosen == {expected}
+
+    # Without the features (another processor, or a torch lacking the
+    # query), the scan is float32.
+    monkeypatch.setattr(knn_module, "_SCAN_DTYPE", None)
+    monkeypatch.setattr(torch._C._cpu, "_get_cpu_capability", lambda: {"avx2": True})
+    assert knn_module._scan_dtype() is torch.float32
+    monkeypatch.setattr(knn_module, "_SCAN_DTYPE", None)
+    monkeypatch.delattr(torch._C._cpu, "_get_cpu_capability")
+    assert knn_module._scan_dtype() is torch.float32
+    monkeypatch.setattr(
+        torch._C._cpu, "_get_cpu_capability", lambda: {"amx_bf16": True}, raising=False
+    )
+    monkeypatch.setattr(knn_module, "_SCAN_DTYPE", None)
+    assert knn_module._scan_dtype() is torch.bfloat16
+
+
+def test_repeated_approximate_searches_give_identical_neighbours(large, monkeypatch):
+    import random
+    import time
+
+    import sklearn_modgap.metrics._knn as knn_module
+
+    target, source = large
+    pool = np.vstack([target, source])
+    erratic = random.Random(1)
+    now = [0.0]
+
+    def clock():
+        now[0] += erratic.expovariate(1.0) * 10.0 ** erratic.randint(-6, 2)
+        return now[0]
+
+    monkeypatch.setattr(time, "perf_counter", clock)
+    runs = []
+    for _ in range(3):
+        # Each run chooses its scan precision afresh, as a new process would.
+        monkeypatch.setattr(knn_module, "_SCAN_DTYPE", None)
+        runs.append((
+            self_neighbors(pool, 10, knn="approximate"),
+            query_neighbors(target, source, 10, knn="approximate"),
+        ))
+    for own, crossed in runs[1:]:
+        np.testing.assert_array_equal(own, runs[0][0])
+        np.testing.assert_array_equal(crossed, runs[0][1])

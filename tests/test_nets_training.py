@@ -171,3 +171,59 @@ def torch_linear():
     from torch import nn
 
     return nn.Linear
+
+
+class _Terminal:
+    """A text stream that says it is a terminal."""
+
+    def __init__(self):
+        self.parts = []
+
+    def write(self, text):
+        self.parts.append(text)
+
+    def flush(self):
+        pass
+
+    def isatty(self):
+        return True
+
+    def getvalue(self):
+        return "".join(self.parts)
+
+
+def _printed_table(monkeypatch, stream, **params):
+    monkeypatch.setattr("sys.stdout", stream)
+    # Several epochs with a validation split: some epochs set a best score,
+    # which skorch marks with colour.
+    _refiner(verbose=1, validation_fraction=0.25, **params).set_params(max_epochs=4).fit(_rows(n=256))
+    return stream.getvalue()
+
+
+def test_training_table_has_no_colour_codes_off_a_terminal(monkeypatch):
+    import io
+
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    plain = _printed_table(monkeypatch, io.StringIO())
+    assert "train_loss" in plain and "valid_loss" in plain
+    assert "\x1b[" not in plain
+    # The same epochs on a terminal keep skorch's colour for the best scores.
+    coloured = _printed_table(monkeypatch, _Terminal())
+    assert "\x1b[" in coloured
+    # NO_COLOR turns it off on a terminal too.
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert "\x1b[" not in _printed_table(monkeypatch, _Terminal())
+
+
+def test_training_table_sink_to_a_file_is_plain(monkeypatch):
+    import functools
+    import io
+
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    log = io.StringIO()
+    refiner = _refiner(
+        verbose=1, validation_fraction=0.25,
+        callbacks__print_log__sink=functools.partial(print, file=log),
+    ).fit(_rows(n=256))
+    assert len(refiner.history) >= 1
+    assert "valid_loss" in log.getvalue() and "\x1b[" not in log.getvalue()

@@ -55,6 +55,13 @@ class C3(BaseAligner):
         Correction strength in ``[0, 1]``.
     normalize : bool, default=True
         L2-normalise input rows before anything else.
+    n_jobs : int, default=None
+        Threads streaming the row blocks of ``fit`` and ``transform``, in
+        joblib's meaning (``-1`` all CPUs).  ``None`` follows
+        :func:`joblib.parallel_config`, runs on one thread inside a worker of
+        an outer joblib loop (such as ``GridSearchCV(n_jobs=...)``), and
+        otherwise uses up to 8 of the CPUs and BLAS threads available.
+        Results do not depend on it.
     random_state : int, RandomState instance or None, default=None
         Seeds the noise (drawn anew, identically, at every ``transform`` call)
         and the subsample of ``noise_std="auto"``.
@@ -99,12 +106,20 @@ class C3(BaseAligner):
     }
 
     def __init__(
-        self, noise_std=float(np.sqrt(0.016)), *, shift="target", alpha=1.0, normalize=True, random_state=None
+        self,
+        noise_std=float(np.sqrt(0.016)),
+        *,
+        shift="target",
+        alpha=1.0,
+        normalize=True,
+        n_jobs=None,
+        random_state=None,
     ):
         self.noise_std = noise_std
         self.shift = shift
         self.alpha = alpha
         self.normalize = normalize
+        self.n_jobs = n_jobs
         self.random_state = random_state
 
     _array_api_support = True

@@ -25,6 +25,13 @@ class CentroidShift(BaseAligner):
         Fraction of the centroid gap ``Delta = mu_y - mu_x`` removed.
     normalize : bool, default=True
         L2-normalise input rows before anything else.
+    n_jobs : int, default=None
+        Threads streaming the row blocks of ``fit`` and ``transform``, in
+        joblib's meaning (``-1`` all CPUs).  ``None`` follows
+        :func:`joblib.parallel_config`, runs on one thread inside a worker of
+        an outer joblib loop (such as ``GridSearchCV(n_jobs=...)``), and
+        otherwise uses up to 8 of the CPUs and BLAS threads available.
+        Results do not depend on it.
 
     Attributes
     ----------
@@ -66,9 +73,10 @@ class CentroidShift(BaseAligner):
         "alpha": [Interval(Real, None, None, closed="neither")],
     }
 
-    def __init__(self, alpha=1.0, *, normalize=True):
+    def __init__(self, alpha=1.0, *, normalize=True, n_jobs=None):
         self.alpha = alpha
         self.normalize = normalize
+        self.n_jobs = n_jobs
 
     _array_api_support = True
     _stream_orders = (1, 1)

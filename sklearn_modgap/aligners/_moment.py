@@ -38,6 +38,13 @@ class MomentMatch(BaseAligner):
         Correction strength in ``[0, 1]``.
     normalize : bool, default=True
         L2-normalise input rows before anything else.
+    n_jobs : int, default=None
+        Threads streaming the row blocks of ``fit`` and ``transform``, in
+        joblib's meaning (``-1`` all CPUs).  ``None`` follows
+        :func:`joblib.parallel_config`, runs on one thread inside a worker of
+        an outer joblib loop (such as ``GridSearchCV(n_jobs=...)``), and
+        otherwise uses up to 8 of the CPUs and BLAS threads available.
+        Results do not depend on it.
 
     Attributes
     ----------
@@ -81,10 +88,11 @@ class MomentMatch(BaseAligner):
         "shrinkage": [Interval(Real, 0, 1, closed="both"), StrOptions({"auto"})],
     }
 
-    def __init__(self, shrinkage="auto", *, alpha=1.0, normalize=True):
+    def __init__(self, shrinkage="auto", *, alpha=1.0, normalize=True, n_jobs=None):
         self.shrinkage = shrinkage
         self.alpha = alpha
         self.normalize = normalize
+        self.n_jobs = n_jobs
 
     _array_api_support = True
     _stream_orders = (4, 4)
@@ -165,6 +173,13 @@ class RandomTargetReplacement(BaseAligner):
         Correction strength in ``[0, 1]``.
     normalize : bool, default=True
         L2-normalise input rows before anything else.
+    n_jobs : int, default=None
+        Threads streaming the row blocks of ``fit`` and ``transform``, in
+        joblib's meaning (``-1`` all CPUs).  ``None`` follows
+        :func:`joblib.parallel_config`, runs on one thread inside a worker of
+        an outer joblib loop (such as ``GridSearchCV(n_jobs=...)``), and
+        otherwise uses up to 8 of the CPUs and BLAS threads available.
+        Results do not depend on it.
     random_state : int, RandomState instance or None, default=None
         Seeds the draw of replacement rows.
 
@@ -200,9 +215,10 @@ class RandomTargetReplacement(BaseAligner):
         "random_state": ["random_state"],
     }
 
-    def __init__(self, *, alpha=1.0, normalize=True, random_state=None):
+    def __init__(self, *, alpha=1.0, normalize=True, n_jobs=None, random_state=None):
         self.alpha = alpha
         self.normalize = normalize
+        self.n_jobs = n_jobs
         self.random_state = random_state
 
     # The stream keeps every target row, as fit does; the source's moments

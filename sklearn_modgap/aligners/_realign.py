@@ -47,6 +47,13 @@ class ReAlign(BaseAligner):
     partial_fit_sample : int or None, default=100_000
         Source rows :meth:`partial_fit` keeps for ``mu_hat`` (``None``: every
         row, 4 or 8 bytes a feature each).  :meth:`fit` uses every row.
+    n_jobs : int, default=None
+        Threads streaming the row blocks of ``fit`` and ``transform``, in
+        joblib's meaning (``-1`` all CPUs).  ``None`` follows
+        :func:`joblib.parallel_config`, runs on one thread inside a worker of
+        an outer joblib loop (such as ``GridSearchCV(n_jobs=...)``), and
+        otherwise uses up to 8 of the CPUs and BLAS threads available.
+        Results do not depend on it.
 
     Attributes
     ----------
@@ -101,10 +108,11 @@ class ReAlign(BaseAligner):
     _stream_orders = (1, 1)
     _stream_sampled = ("X",)
 
-    def __init__(self, alpha=1.0, *, normalize=True, partial_fit_sample=100_000):
+    def __init__(self, alpha=1.0, *, normalize=True, partial_fit_sample=100_000, n_jobs=None):
         self.alpha = alpha
         self.normalize = normalize
         self.partial_fit_sample = partial_fit_sample
+        self.n_jobs = n_jobs
 
     def _fit(self, source, target):
         # The source's row norms are kept (8 bytes a row) so the calibration pass

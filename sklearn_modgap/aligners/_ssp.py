@@ -104,6 +104,13 @@ class SSP(BaseAligner):
         the rows, as the hyperplanes of the paper pass through the origin.
     normalize : bool, default=True
         L2-normalise input rows before anything else.
+    n_jobs : int, default=None
+        Threads streaming the row blocks of ``fit`` and ``transform``, in
+        joblib's meaning (``-1`` all CPUs).  ``None`` follows
+        :func:`joblib.parallel_config`, runs on one thread inside a worker of
+        an outer joblib loop (such as ``GridSearchCV(n_jobs=...)``), and
+        otherwise uses up to 8 of the CPUs and BLAS threads available.
+        Results do not depend on it.
     centre : bool, default="deprecated"
         The former spelling of ``center``, accepted with a FutureWarning
         until the next release.
@@ -181,6 +188,7 @@ class SSP(BaseAligner):
         rank="auto",
         center=False,
         normalize=True,
+        n_jobs=None,
         centre=DEPRECATED,
     ):
         self.alpha = alpha
@@ -189,6 +197,7 @@ class SSP(BaseAligner):
         self.rank = rank
         self.center = center
         self.normalize = normalize
+        self.n_jobs = n_jobs
         self.centre = centre
 
     _array_api_support = True

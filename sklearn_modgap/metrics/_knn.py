@@ -14,8 +14,9 @@ products, written for this module with torch and numba:
 1. The rows are rotated onto the leading axes of their uncentred second
    moment (the rows searched and, for a search of other rows, the queries,
    each weighing equally) that hold ``_SCAN_ENERGY`` of it, and cast to
-   bfloat16 where the processor multiplies it faster than float32 (as with
-   AMX).  Scores of the scan are therefore approximate; on CLIP-like
+   bfloat16 where the processor has bfloat16 dot-product instructions
+   (AMX-BF16 or AVX-512 BF16, read from its CPUID bits, so the choice is the
+   same in every run), float32 elsewhere.  Scores of the scan are therefore approximate; on CLIP-like
    embeddings 256 of 512 axes hold 94%.
 2. A seeded spherical k-means cuts the rows searched into about
    ``_CELLS_PER_SQRT_ROW * sqrt(n)`` cells of at least
@@ -50,7 +51,6 @@ group's cells is what buys the recall.  The scanned share falls like
 ``1 / sqrt(n)``, so the cost grows like ``n^1.5``.
 """
 
-import time
 import warnings
 
 import numpy as np
@@ -148,22 +148,34 @@ def drop_self(found, own):
 _SCAN_DTYPE = None
 
 
+def _bfloat16_matmul_in_hardware(features):
+    """Whether the processor's features include bfloat16 dot-product instructions.
+
+    ``features`` maps feature names to flags, as ``torch._C._cpu._get_cpu_capability()``
+    reports them (from the CPUID bits).  AMX tiles (``amx_bf16``) and
+    AVX-512 BF16 (``avx512_bf16``) multiply bfloat16 natively; without them
+    oneDNN converts to float32 and a bfloat16 product is no faster.
+    """
+    return bool(features.get("amx_bf16") or features.get("avx512_bf16"))
+
+
 def _scan_dtype():
-    """bfloat16 where this processor multiplies it faster than float32, else float32."""
+    """The dtype of the scan's products, fixed by the processor's features.
+
+    bfloat16 where the processor has bfloat16 dot-product instructions (see
+    :func:`_bfloat16_matmul_in_hardware`), float32 elsewhere: a rule on the
+    CPUID bits rather than a timing, so every run on one machine searches
+    alike, whatever the load.
+    """
     global _SCAN_DTYPE
     if _SCAN_DTYPE is None:
         import torch
 
-        a, b = torch.ones(1024, 512), torch.ones(512, 2048)
-        seconds = {}
-        for dtype in (torch.float32, torch.bfloat16):
-            x, y = a.to(dtype), b.to(dtype)
-            x @ y
-            start = time.perf_counter()
-            for _ in range(3):
-                x @ y
-            seconds[dtype] = time.perf_counter() - start
-        _SCAN_DTYPE = min(seconds, key=seconds.get)
+        try:
+            features = torch._C._cpu._get_cpu_capability()
+        except (AttributeError, RuntimeError):
+            features = {}
+        _SCAN_DTYPE = torch.bfloat16 if _bfloat16_matmul_in_hardware(features) else torch.float32
     return _SCAN_DTYPE
 
 

@@ -1,19 +1,60 @@
 """The one training base of the package's nets: seeding, batching, device,
 threads, early stopping on a seeded held-out split, and the loss in ``get_loss``."""
 
+import functools
 import math
+import os
+import sys
 from contextlib import contextmanager
 
 import numpy as np
 import torch
 from skorch import NeuralNet
-from skorch.callbacks import EarlyStopping
+from skorch.callbacks import EarlyStopping, PrintLog
 from skorch.dataset import ValidSplit, unpack_data
 from torch import nn
 
 
 def _silent(*args, **kwargs):
     """A sink for messages that should not be shown."""
+
+
+def _sink_stream(sink):
+    """The stream that ``sink`` writes to, when it is ``print`` (or a partial of it)."""
+    if sink is print:
+        return sys.stdout
+    if isinstance(sink, functools.partial) and sink.func is print and not sink.args:
+        return sink.keywords.get("file") or sys.stdout
+    return None
+
+
+def _is_terminal(stream):
+    try:
+        return bool(stream is not None and stream.isatty())
+    except (AttributeError, ValueError):  # no isatty, or a closed stream
+        return False
+
+
+class TrainingTable(PrintLog):
+    """skorch's per-epoch table, with colour only when it is shown on a terminal.
+
+    skorch's ``PrintLog`` colours each epoch's best scores with ANSI escape
+    codes wherever the table goes; in a file, a pipe or a log they are
+    noise.  Here the best scores are coloured only when the sink is
+    ``print`` (or a ``functools.partial`` of it) writing to a terminal and
+    the ``NO_COLOR`` environment variable is unset; otherwise the table is
+    plain text.
+    """
+
+    def on_epoch_end(self, net, **kwargs):
+        self.colour_ = _is_terminal(_sink_stream(self.sink)) and not os.environ.get("NO_COLOR")
+        return super().on_epoch_end(net, **kwargs)
+
+    def format_row(self, row, key, color):
+        if not getattr(self, "colour_", False):
+            # Without its "_best" flag, skorch formats the value uncoloured.
+            row = {name: value for name, value in row.items() if name != key + "_best"}
+        return super().format_row(row, key, color)
 
 
 @contextmanager
@@ -183,7 +224,10 @@ class SeededNet(NeuralNet):
         self.torch_threads = torch_threads
 
     def get_default_callbacks(self):
-        callbacks = list(super().get_default_callbacks())
+        callbacks = [
+            (name, TrainingTable() if name == "print_log" else callback)
+            for name, callback in super().get_default_callbacks()
+        ]
         if self.validation_fraction > 0:
             callbacks.append(
                 (
