@@ -90,7 +90,8 @@ class BaseAligner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     :class:`SpanMap` when that output stays in the span of the row and a few
     fixed vectors.  The closed-form aligners wrap their maps in
     :func:`~sklearn_modgap._maps.interpolate`, the blend
-    ``T_alpha(y) = Norm((1 - alpha) * y + alpha * T(y))``.  The base class
+    ``Norm((1 - alpha) * y + alpha * T(y))`` (an interpolation with the
+    identity, not the AnisoAlign paper's ``T_alpha``).  The base class
     applies a map block by block, so memory beyond the output stays at one
     block whatever ``n``; every block's pass checks NaN and infinity.
     An aligner that trains on pairs says so with the ``needs_pairs`` tag

@@ -99,7 +99,11 @@ def as_block_map(step):
 
 
 def interpolate(step, alpha):
-    """The blend ``T_alpha(u) = (1 - alpha) u + alpha T(u)`` of a map with the identity.
+    """The blend ``(1 - alpha) u + alpha T(u)`` of a map with the identity.
+
+    An interpolation in the whole space; the AnisoAlign paper's ``T_alpha``
+    (Sec. 3.3) corrects only along the dominant residual directions, see
+    :func:`sklearn_modgap.aligners.residual_direction_correction`.
 
     Parameters
     ----------

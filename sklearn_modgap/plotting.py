@@ -351,6 +351,89 @@ def plot_tradeoff(
     return figure
 
 
+def plot_shift_sweep(
+    sweep,
+    *,
+    metrics=("target_to_substitute_recall@1", "substitute_to_target_recall@1"),
+    labels=("target", "source"),
+    ax=None,
+):
+    """Retrieval against the gap distance along Liang et al.'s two-sided shift.
+
+    The figure of Liang et al.'s shift experiment: the signed gap distance on
+    the horizontal axis (positive before the two modalities meet, negative
+    once they have passed each other), one line per metric on the vertical
+    axis, and a dashed vertical line at the gap of the unshifted embeddings
+    (``delta = 0``, when the sweep has it).
+
+    Parameters
+    ----------
+    sweep : pandas.DataFrame
+        A :func:`sklearn_modgap.metrics.liang_shift_sweep` table.
+    metrics : sequence of str, default=("target_to_substitute_recall@1", \
+"substitute_to_target_recall@1")
+        Columns of ``sweep`` to draw.
+    labels : tuple of str, default=("target", "source")
+        Names of the two modalities, used in the legend.
+    ax : matplotlib Axes, default=None
+        Axes to draw into; a new figure when None.
+
+    Returns
+    -------
+    figure : matplotlib.figure.Figure
+        One line per metric, the unshifted gap marked ``gid="unshifted"``.
+
+    See Also
+    --------
+    sklearn_modgap.metrics.liang_shift_sweep : Computes the table.
+
+    References
+    ----------
+    .. [1] W. Liang et al. "Mind the Gap". NeurIPS 2022, Sec. 4.3 and the
+       ``plot_metrics`` function of its ``shift_features.ipynb``.
+
+    Examples
+    --------
+    >>> from sklearn_modgap.datasets import make_modality_gap
+    >>> from sklearn_modgap.metrics import liang_shift_sweep
+    >>> from sklearn_modgap.plotting import plot_shift_sweep
+    >>> target, source = make_modality_gap(n_pairs=60, n_features=8, random_state=0)
+    >>> sweep = liang_shift_sweep(target, source, deltas=[-1.0, 0.0, 1.0, 2.0], k=1)
+    >>> len(plot_shift_sweep(sweep).axes[0].get_lines())
+    3
+    """
+    labels = _check_labels(labels)
+    metrics = [metrics] if isinstance(metrics, str) else list(metrics)
+    missing = [c for c in ("delta", "signed_gap_distance", *metrics) if c not in sweep.columns]
+    if missing:
+        raise ValueError(f"sweep lacks the column(s) {missing}; compute it with liang_shift_sweep.")
+    if len(sweep) == 0 or not metrics:
+        raise ValueError("nothing to draw: the sweep has no rows or no metric was asked for.")
+    ordered = sweep.sort_values("delta")
+    figure, (axes,) = _new_axes(ax, figsize=(6.0, 4.5))
+    for column in metrics:
+        axes.plot(ordered["signed_gap_distance"], ordered[column], "o-", label=_sweep_label(column, labels))
+    unshifted = sweep.loc[sweep["delta"] == 0, "gap_distance"]
+    if len(unshifted):
+        axes.axvline(float(unshifted.iloc[0]), color="k", linestyle="--", linewidth=1, gid="unshifted")
+    axes.set_xlabel("gap distance (negative: the modalities have passed each other)")
+    axes.set_ylabel("recall")
+    axes.set_title("Shifting both modalities along the gap (Liang et al.)")
+    axes.legend()
+    axes.grid(alpha=0.3)
+    return figure
+
+
+def _sweep_label(column, labels):
+    for prefix, (first, second) in (
+        ("target_to_substitute_recall@", labels),
+        ("substitute_to_target_recall@", labels[::-1]),
+    ):
+        if column.startswith(prefix):
+            return f"{first} -> {second} R@{column[len(prefix):]}"
+    return column
+
+
 def _coinciding(x, y, *, tolerance):
     """Groups of indices whose points lie within ``tolerance`` of a group's first point, in input order."""
     groups, assigned = [], np.zeros(x.size, dtype=bool)

@@ -20,12 +20,13 @@ from sklearn_modgap.metrics import centroid_discrepancy, relative_geometry_consi
 ALIGNERS = [
     CentroidShift(),
     C3(random_state=0),
-    C3(noise_std="auto", shift="center", random_state=0),
+    C3(shift="target", random_state=0),
+    C3(noise_std="auto", random_state=0),
     ReAlign(),
     MomentMatch(),
     RandomTargetReplacement(random_state=0),
 ]
-IDS = ["CentroidShift", "C3", "C3-center-auto", "ReAlign", "MomentMatch", "RandomTargetReplacement"]
+IDS = ["CentroidShift", "C3", "C3-target", "C3-auto", "ReAlign", "MomentMatch", "RandomTargetReplacement"]
 # Estimators whose output depends only on the fit sample's distribution, not its order.
 ORDER_FREE = [a for a in ALIGNERS if not isinstance(a, RandomTargetReplacement)]
 
@@ -237,7 +238,7 @@ def test_realign_constant_source_is_refused():
 # ------------------------------------------------------------------------ C3
 def test_c3_target_shift_without_noise_is_centroid_shift(data):
     source, target = data
-    c3 = C3(noise_std=0.0).fit(source, target)
+    c3 = C3(noise_std=0.0, shift="target").fit(source, target)
     np.testing.assert_allclose(c3.transform(source), CentroidShift().fit(source, target).transform(source))
 
 
@@ -248,17 +249,67 @@ def test_c3_center_centres_both_modalities(data):
     np.testing.assert_allclose(c3.transform_target(target), unit(unit(target) - unit(target).mean(0)))
 
 
+def _official_c3(texts, images, noise, *, normalize_inputs, noise_scale):
+    """The steps of the official C3 code, written out: ``(training texts, test images)``."""
+    if normalize_inputs:
+        texts, images = unit(texts), unit(images)
+    text_prefix = texts - texts.mean(0) + noise_scale * noise
+    image_prefix = images - images.mean(0)
+    return unit(text_prefix), unit(image_prefix)
+
+
+def test_c3_default_is_the_captioning_preset():
+    assert C3().get_params() == C3.captioning().get_params()
+    assert C3.captioning(random_state=3).get_params() == C3(random_state=3).get_params()
+    assert C3().shift == "center" and C3().noise_std == pytest.approx(math.sqrt(0.016))
+
+
+@pytest.mark.parametrize(
+    "preset, normalize_inputs, noise_scale",
+    [(C3.captioning, True, math.sqrt(0.016)), (C3.imagebind, False, 0.1)],
+    ids=["captioning", "imagebind"],
+)
+def test_c3_presets_follow_the_official_code(preset, normalize_inputs, noise_scale):
+    rng = np.random.default_rng(0)
+    # Rows of varied norm, so that skipping or adding the input normalisation shows.
+    texts = rng.normal(size=(7, 5)) * rng.uniform(0.5, 3.0, size=(7, 1)) + 1.0
+    images = rng.normal(size=(6, 5)) * rng.uniform(0.5, 3.0, size=(6, 1)) - 0.5
+    c3 = preset(random_state=0).fit(texts, images)
+    noise = np.random.RandomState(0).standard_normal(texts.shape)
+    expected_texts, expected_images = _official_c3(
+        texts, images, noise, normalize_inputs=normalize_inputs, noise_scale=noise_scale
+    )
+    np.testing.assert_allclose(c3.transform(texts), expected_texts, rtol=1e-12)
+    np.testing.assert_allclose(c3.transform_target(images), expected_images, rtol=1e-12)
+    # The presets are plain parameters: a clone is the same estimator.
+    np.testing.assert_allclose(clone(c3).fit(texts, images).transform(texts), expected_texts, rtol=1e-12)
+
+
+def test_c3_presets_differ_where_the_official_settings_do():
+    rng = np.random.default_rng(1)
+    texts = rng.normal(size=(7, 5)) * rng.uniform(0.5, 3.0, size=(7, 1))
+    images = rng.normal(size=(6, 5)) + 1.0
+    captioning = C3.captioning(noise_std=0.0).fit(texts, images)
+    imagebind = C3.imagebind(noise_std=0.0).fit(texts, images)
+    # Unit rows: centring the normalised rows or the raw ones is the same.
+    np.testing.assert_allclose(
+        C3.captioning(noise_std=0.0).fit(unit(texts), images).transform(unit(texts)),
+        C3.imagebind(noise_std=0.0).fit(unit(texts), images).transform(unit(texts)),
+    )
+    assert not np.allclose(captioning.transform(texts), imagebind.transform(texts))
+
+
 def test_c3_noise_has_the_requested_scale():
     rng = np.random.default_rng(0)
     d = 256
     source = unit(rng.normal(size=(400, d)))
-    c3 = C3(noise_std=0.05, random_state=0).fit(source, source)
+    c3 = C3(noise_std=0.05, shift="target", random_state=0).fit(source, source)
     # Before renormalization z = y + eps with ||y|| = 1 and E||eps||^2 = d * 0.05^2,
     # so ||z||^2 = 1 + d * 0.0025 and cos(z, y) = 1 / sqrt(1 + 0.64).
     cosines = np.sum(c3.transform(source) * source, axis=1)
     assert cosines.mean() == pytest.approx(1 / math.sqrt(1 + d * 0.0025), abs=0.01)
     # A different seed draws different noise.
-    other = C3(noise_std=0.05, random_state=1).fit(source, source).transform(source)
+    other = C3(noise_std=0.05, shift="target", random_state=1).fit(source, source).transform(source)
     assert not np.allclose(other, c3.transform(source))
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy.stats import ortho_group
 
-from sklearn_modgap.metrics import cross_modal_transfer, joint_clustering_scores, retrieval_recall
+from sklearn_modgap.metrics import cross_modal_transfer, joint_clustering_scores, liang_shift_sweep, retrieval_recall
 
 
 def _on_circle(degrees):
@@ -126,3 +126,74 @@ def test_cross_modal_transfer_penalty_and_its_former_name_alpha():
     assert cross_modal_transfer(target, source, substitutes, penalty=1e3) < 0.2
     with pytest.raises(ValueError, match="penalty"):
         cross_modal_transfer(target, source, substitutes, penalty=-1.0)
+
+
+# ---------------------------------------------------------- Liang's shift sweep
+# Images above the horizontal axis, texts below: mu_x = (0, 0.8), mu_y = (0, -0.8),
+# so the unit gap direction is g = (0, 1).
+SWEEP_IMAGES = np.array([[0.6, 0.8], [-0.6, 0.8]])
+SWEEP_TEXTS = np.array([[0.6, -0.8], [-0.6, -0.8]])
+
+
+def test_liang_shift_sweep_hand_computed():
+    sweep = liang_shift_sweep(SWEEP_IMAGES, SWEEP_TEXTS, deltas=[0.0, 1.0, 1.6, 3.2], k=1)
+    # delta = 1: y' = Norm(y + (0, 0.5)) = (+-0.6, -0.3) / sqrt(0.45) and
+    # x' = Norm(x - (0, 0.5)) = (+-0.6, 0.3) / sqrt(0.45): gap 2 * 0.3 / sqrt(0.45).
+    # delta = 1.6: both land on (+-1, 0), gap 0.  delta = 3.2: the modalities
+    # have swapped sides, gap 1.6 again, negated on the signed axis.
+    np.testing.assert_allclose(sweep["gap_distance"], [1.6, 0.6 / np.sqrt(0.45), 0.0, 1.6], atol=1e-12)
+    np.testing.assert_allclose(sweep["signed_gap_distance"], [1.6, 0.6 / np.sqrt(0.45), 0.0, -1.6], atol=1e-12)
+    assert list(sweep["delta"]) == [0.0, 1.0, 1.6, 3.2]
+    assert sweep["target_to_substitute_recall@1"].tolist() == [1.0, 1.0, 1.0, 1.0]
+    # Swapping the pairing: every image's nearest text is the other one.
+    swapped = liang_shift_sweep(SWEEP_IMAGES, SWEEP_TEXTS[::-1], deltas=[0.0, 1.0], k=1)
+    assert swapped["substitute_to_target_recall@1"].tolist() == [0.0, 0.0]
+
+
+def test_liang_shift_sweep_recall_is_that_of_the_shifted_rows():
+    rng = np.random.default_rng(0)
+    images = rng.normal(size=(30, 3)) + [0.0, 0.0, 2.0]
+    texts = images + rng.normal(size=(30, 3)) * 0.8 - [0.0, 0.0, 4.0]
+    unit = lambda rows: rows / np.linalg.norm(rows, axis=1, keepdims=True)  # noqa: E731
+    gap = unit(images).mean(0) - unit(texts).mean(0)
+    g = gap / np.linalg.norm(gap)
+    row = liang_shift_sweep(images, texts, deltas=[1.5], k=(1, 5)).iloc[0]
+    expected = retrieval_recall(unit(unit(images) - 0.75 * g), unit(unit(texts) + 0.75 * g), k=(1, 5))
+    for name, value in expected.items():
+        assert row[name] == value
+    # A direction of any length along g gives the same sweep.
+    np.testing.assert_allclose(
+        liang_shift_sweep(images, texts, deltas=[1.5], direction=3 * g)["gap_distance"], row["gap_distance"]
+    )
+
+
+def test_liang_shift_sweep_default_deltas_are_the_notebooks():
+    sweep = liang_shift_sweep(SWEEP_IMAGES, SWEEP_TEXTS, k=1)
+    np.testing.assert_array_equal(sweep["delta"], np.arange(-5, 5, 0.25))
+    assert (sweep["delta"] == 0).sum() == 1
+
+
+def test_liang_shift_sweep_unshifted_gap_on_clip(clip_pairs):
+    images, texts = clip_pairs
+    sweep = liang_shift_sweep(images, texts, deltas=[0.0], k=1)
+    # The data README: ||mu_img - mu_txt|| = 0.851 on these rows.
+    assert sweep["gap_distance"].iloc[0] == pytest.approx(0.851, abs=5e-4)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"deltas": []}, "deltas must be a non-empty"),
+        ({"deltas": [0.0, np.nan]}, "deltas must be a non-empty"),
+        ({"direction": np.zeros(2)}, "positive, finite length"),
+        ({"direction": np.ones(3)}, "features"),
+    ],
+)
+def test_liang_shift_sweep_refuses_bad_input(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        liang_shift_sweep(SWEEP_IMAGES, SWEEP_TEXTS, k=1, **kwargs)
+
+
+def test_liang_shift_sweep_refuses_coinciding_means():
+    with pytest.raises(ValueError, match="means coincide"):
+        liang_shift_sweep(SWEEP_IMAGES, SWEEP_IMAGES[::-1], k=1)

@@ -11,6 +11,7 @@ from sklearn_modgap.plotting import (
     plot_cosine_densities,
     plot_pca_pairs,
     plot_residual_spectrum,
+    plot_shift_sweep,
     plot_spectra,
     plot_subspace_overlap,
     plot_tradeoff,
@@ -345,3 +346,27 @@ def test_subspace_overlap_title_fits_a_half_width_panel(pairs):
     figure.draw(renderer)
     title = right.title.get_window_extent(renderer)
     assert title.x1 <= figure.bbox.x1 and title.x0 >= figure.bbox.x0
+
+
+def test_plot_shift_sweep_draws_recall_against_the_signed_gap():
+    sweep = pd.DataFrame(
+        {
+            "delta": [1.0, 0.0, 2.0],
+            "gap_distance": [0.4, 0.9, 0.3],
+            "signed_gap_distance": [0.4, 0.9, -0.3],
+            "target_to_substitute_recall@1": [0.5, 0.2, 0.6],
+            "substitute_to_target_recall@1": [0.4, 0.1, 0.7],
+        }
+    )
+    figure = plot_shift_sweep(sweep, labels=("image", "text"))
+    axes = figure.axes[0]
+    lines = [line for line in axes.get_lines() if line.get_gid() != "unshifted"]
+    # Drawn in increasing delta: 0, 1, 2.
+    np.testing.assert_allclose(lines[0].get_xdata(), [0.9, 0.4, -0.3])
+    np.testing.assert_allclose(lines[0].get_ydata(), [0.2, 0.5, 0.6])
+    np.testing.assert_allclose(lines[1].get_ydata(), [0.1, 0.4, 0.7])
+    assert [line.get_label() for line in lines] == ["image -> text R@1", "text -> image R@1"]
+    (unshifted,) = [line for line in axes.get_lines() if line.get_gid() == "unshifted"]
+    np.testing.assert_allclose(unshifted.get_xdata(), [0.9, 0.9])
+    with pytest.raises(ValueError, match="lacks the column"):
+        plot_shift_sweep(sweep.drop(columns="signed_gap_distance"))

@@ -18,21 +18,24 @@ _AUTO_TARGET_ROWS = 10000
 
 
 class C3(BaseAligner):
-    """Remove the mean gap, then corrupt the source with Gaussian noise.
+    """Remove each modality's mean, then corrupt the source with Gaussian noise.
 
     Zhang et al. (2024) explain the modality gap as a constant offset plus a
     residual and close it in two steps: *collapse* (remove the offset) and
     *corrupt* (add isotropic Gaussian noise so that a model trained on the
-    substitutes tolerates the residual).  Two variants:
+    substitutes tolerates the residual).  With ``eps ~ N(0, noise_std^2 I)``:
 
-    - ``shift="target"`` (the AnisoAlign paper's baseline):
-      ``z = Norm(y - mu_y + mu_x + eps)``, target rows unchanged;
-    - ``shift="center"`` (the original recipe): each modality is centred on
-      its own mean, ``z = Norm(y - mu_y + eps)`` and ``transform_target``
-      returns ``Norm(x - mu_x)``; noise only on the source.
+    - ``shift="center"`` (the default; C3 as its official code runs it): each
+      modality is centred on its own mean.  Training rows become
+      ``z = Norm(y - mu_y + eps)`` and, as at C3's test time,
+      ``transform_target`` returns ``Norm(x - mu_x)``;
+    - ``shift="target"`` (the baseline the AnisoAlign paper calls C3, not the
+      C3 code): ``z = Norm(y - mu_y + mu_x + eps)``, target rows unchanged.
 
-    with ``eps ~ N(0, noise_std^2 I)``.  ``alpha`` interpolates before the
-    final normalisation, ``Norm((1 - alpha) * y + alpha * T(y))``, on both sides.
+    The two settings of the official code are the constructors
+    :meth:`captioning` (the default parameters) and :meth:`imagebind`.
+    ``alpha`` interpolates before the final normalisation,
+    ``Norm((1 - alpha) * y + alpha * T(y))``, on both sides.
 
     Parameters
     ----------
@@ -81,12 +84,14 @@ class C3(BaseAligner):
 
     See Also
     --------
-    CentroidShift : The collapse step without noise.
+    CentroidShift : The collapse onto the target's mean, without noise.
 
     References
     ----------
     .. [1] Y. Zhang, E. Sui, S. Yeung-Levy. "Connect, Collapse, Corrupt:
        Learning Cross-Modal Tasks with Uni-Modal Data". ICLR 2024.
+       Official code: https://github.com/yuhui-zh15/C3 (branches ``main``
+       and ``imagebind``).
 
     Examples
     --------
@@ -96,12 +101,14 @@ class C3(BaseAligner):
     >>> c3 = C3(noise_std="auto", random_state=0).fit(source, y=target)
     >>> c3.transform(source).shape
     (200, 32)
+    >>> C3.imagebind(random_state=0).get_params()["noise_std"]
+    0.1
     """
 
     _parameter_constraints: dict = {
         **BaseAligner._parameter_constraints,
         "noise_std": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
-        "shift": [StrOptions({"target", "center"})],
+        "shift": [StrOptions({"center", "target"})],
         "random_state": ["random_state"],
     }
 
@@ -109,7 +116,7 @@ class C3(BaseAligner):
         self,
         noise_std=float(np.sqrt(0.016)),
         *,
-        shift="target",
+        shift="center",
         alpha=1.0,
         normalize=True,
         n_jobs=None,
@@ -121,6 +128,59 @@ class C3(BaseAligner):
         self.normalize = normalize
         self.n_jobs = n_jobs
         self.random_state = random_state
+
+    @classmethod
+    def captioning(cls, **params):
+        """C3 as the official image-captioning code runs it (the default parameters).
+
+        ``image_captioning/src/datasets/dataset_coco.py`` of the official
+        code (the defaults of ``run.py`` and ``train_unimodal_c3.sh``): each
+        text embedding is L2-normalised, the mean of the normalised texts is
+        subtracted, noise of variance 0.016 per coordinate is added and the
+        row is normalised again; at test time each image embedding is
+        normalised, the mean of the normalised images is subtracted and the
+        row is normalised again.  That is ``noise_std=sqrt(0.016)``,
+        ``shift="center"``, ``normalize=True``.
+
+        Parameters
+        ----------
+        **params : dict
+            Further parameters of :class:`C3` (``random_state``, ``alpha``),
+            or overrides of the preset's.
+
+        Returns
+        -------
+        c3 : C3
+            An unfitted estimator with plain parameters (``clone`` and
+            ``get_params`` see no preset).
+        """
+        return cls(**{"noise_std": float(np.sqrt(0.016)), "shift": "center", "normalize": True, **params})
+
+    @classmethod
+    def imagebind(cls, **params):
+        """C3 as the official code's ``imagebind`` branch runs it.
+
+        ``train.py`` of that branch subtracts the mean of the raw
+        (unnormalised) training embeddings of each modality and adds noise
+        of standard deviation 0.1 per coordinate to the texts, with no
+        normalisation before or after: ``noise_std=0.1``,
+        ``shift="center"``, ``normalize=False``.  The package still returns
+        unit-norm rows; the branch feeds the unnormalised vectors to its
+        decoder.  Every metric of the package normalises its inputs first,
+        so that final normalisation changes none of them.
+
+        Parameters
+        ----------
+        **params : dict
+            Further parameters of :class:`C3` (``random_state``, ``alpha``),
+            or overrides of the preset's.
+
+        Returns
+        -------
+        c3 : C3
+            An unfitted estimator with plain parameters.
+        """
+        return cls(**{"noise_std": 0.1, "shift": "center", "normalize": False, **params})
 
     _array_api_support = True
     _stream_orders = (1, 1)

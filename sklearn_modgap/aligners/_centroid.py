@@ -12,12 +12,16 @@ from .._maps import SpanMap, interpolate
 class CentroidShift(BaseAligner):
     """Shift source rows by the gap between the two modality centroids.
 
-    The embedding-shift experiment of Liang et al. (2022): every source row
-    ``y`` becomes ``Norm(y - alpha * (mu_y - mu_x))``, where ``mu_y`` and
-    ``mu_x`` are the means of the (normalised) source and target fit rows.
-    ``alpha=1`` moves the source centroid onto the target centroid (before the
+    The mean shift ``T_mu`` of the AnisoAlign paper, after the constant-offset
+    view of the gap of Liang et al. (2022): every source row ``y`` becomes
+    ``Norm(y - alpha * (mu_y - mu_x))``, where ``mu_y`` and ``mu_x`` are the
+    means of the (normalised) source and target fit rows.  ``alpha=1`` moves
+    the source centroid onto the target centroid (before the
     renormalisation); ``0 < alpha < 1`` closes part of the gap, ``alpha > 1``
-    overshoots and ``alpha < 0`` widens the gap, as in the paper's sweep.
+    overshoots and ``alpha < 0`` widens the gap.  Only the source moves, by a
+    fraction of the gap vector.  Liang et al.'s own shift experiment moves
+    *both* modalities, by ``+-delta / 2`` along the *unit* gap direction; it is
+    :func:`sklearn_modgap.metrics.liang_shift_sweep`, not a value of ``alpha``.
 
     Parameters
     ----------
@@ -47,7 +51,9 @@ class CentroidShift(BaseAligner):
     See Also
     --------
     ReAlign : Also matches the total variance before the shift.
-    C3 : Adds noise after the shift.
+    C3 : Centres both modalities and adds noise (``shift="target"``: this
+        shift plus noise).
+    sklearn_modgap.metrics.liang_shift_sweep : Liang et al.'s two-sided shift.
 
     References
     ----------

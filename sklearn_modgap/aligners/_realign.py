@@ -84,7 +84,8 @@ class ReAlign(BaseAligner):
     .. [1] Yu et al. "Anisotropic Modality Align", 2026 (the ReAlign
        baseline).  ``alpha`` is a full-space blend of the input and its
        ReAlign image; it is not the paper's Sec. 3.3 ``T_alpha``, which
-       corrects only along the dominant residual directions.
+       corrects only along the dominant residual directions (see
+       :func:`sklearn_modgap.aligners.residual_direction_correction`).
 
     Examples
     --------

@@ -39,6 +39,7 @@ from ._geometry import (
 )
 from ._checks import DuplicateRowsWarning
 from ._scorer import GapScorer
+from ._shift_sweep import liang_shift_sweep
 from ._tasks import cross_modal_transfer, joint_clustering_scores, retrieval_recall
 
 __all__ = [
@@ -58,6 +59,7 @@ __all__ = [
     "gap_angle",
     "instance_consistency",
     "joint_clustering_scores",
+    "liang_shift_sweep",
     "modality_mixing",
     "neighborhood_consistency",
     "paired_distance",
