@@ -10,6 +10,7 @@ default ``score``.
 """
 
 from dataclasses import dataclass, fields
+from typing import Any, TypeVar
 from numbers import Integral, Real
 
 import numpy as np
@@ -51,6 +52,8 @@ from ._validation import (
     rescale_extreme_rows,
     squared_row_norms,
 )
+
+_Aligner = TypeVar("_Aligner", bound="BaseAligner")
 
 _FIT_HELP = (
     "call fit(X_source, y=X_target) with a 2-D sample of the target modality "
@@ -118,7 +121,7 @@ class BaseAligner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ fit
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None, *, sample_domain=None):
+    def fit(self: _Aligner, X: Any, y: Any = None, *, sample_domain: Any = None) -> _Aligner:
         """Fit the aligner on unpaired samples of the two modalities.
 
         Parameters
@@ -185,8 +188,8 @@ class BaseAligner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     # RowMoments order of (source, target) and implement ``_fit_stream``;
     # ``_stream_sampled`` names the modalities ("X", "y") whose rows a step
     # needs once the moments are final (see ``sklearn_modgap._stream``).
-    _stream_orders = None
-    _stream_sampled = ()
+    _stream_orders: tuple[int, int] | None = None
+    _stream_sampled: tuple[str, ...] = ()
 
     def _fit(self, source, target):
         if self._stream_orders is None:
@@ -218,7 +221,7 @@ class BaseAligner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
 
     @available_if(_streams)
     @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y=None, *, sample_domain=None):
+    def partial_fit(self: _Aligner, X: Any, y: Any = None, *, sample_domain: Any = None) -> _Aligner:
         """Update the fit with one more block of rows of either modality or both.
 
         The moments of each modality are merged exactly, so any blocking of
@@ -272,7 +275,9 @@ class BaseAligner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         if first:
             self._stream = self._new_stream(X.shape[1])
         foreign = self._foreign_namespace(source, target)
-        for side, block, order in zip(("X", "y"), (source, target), self._stream_orders):
+        orders = self._stream_orders
+        assert orders is not None  # partial_fit exists only then
+        for side, block, order in zip(("X", "y"), (source, target), orders):
             if block is not None and block.shape[0]:
                 if foreign is not None:
                     block = to_numpy(block, foreign[0])
@@ -360,7 +365,9 @@ class BaseAligner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     def _split_sample(self, X, y, sample_domain, needs_pairs):
         check_numeric(X, "X")
         finite = not self._statistics_check_finite
-        X = validate_data(self, X, reset=True, **_check_params(finite=finite, like=X))
+        X = validate_data(self, X, reset=True, **_check_params(finite=False, like=X))
+        if finite:
+            check_finite_rows(X, name="X")
         if sample_domain is None:
             if not finite and (y is None or _ndim(y) != 2):
                 # X is checked before y, also when the streaming check never runs.
@@ -438,7 +445,7 @@ class BaseAligner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         return RowMoments.of(A, weights_of=weights_of, order=order)
 
     # ------------------------------------------------------------ transform
-    def transform(self, X, *, sample_domain=None):
+    def transform(self, X: Any, *, sample_domain: Any = None) -> Any:
         """Turn source rows into substitutes in the target modality.
 
         Parameters
@@ -485,7 +492,7 @@ class BaseAligner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
                 out[rows] = self._map_rows(np.ascontiguousarray(X[rows]), step(), "X")
         return out
 
-    def fit_transform(self, X, y=None, *, sample_domain=None, **fit_params):
+    def fit_transform(self, X: Any, y: Any = None, *, sample_domain: Any = None, **fit_params: Any) -> Any:
         """Fit, then transform the fit rows.
 
         With ``sample_domain`` (stacked rows) the source rows come back
@@ -516,7 +523,7 @@ class BaseAligner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     def _target_rows(sample_domain, n_rows):
         return target_rows(sample_domain, n_rows)
 
-    def transform_target(self, X):
+    def transform_target(self, X: Any) -> Any:
         """Bring target rows into the aligned space.
 
         The identity (up to normalisation) for methods that move only the
@@ -621,7 +628,7 @@ class BaseAligner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         span.apply(block, sq_norms, scales, out)
 
     # ---------------------------------------------------------------- score
-    def score(self, X, y):
+    def score(self, X: Any, y: Any) -> float:
         """Alignment balance of the substitutes of ``X`` against paired targets ``y``.
 
         The harmonic mean of the relative-geometry consistency ``max(Psi, 0)``

@@ -30,7 +30,7 @@ _BLOCKS_PER_TASK = 8
 _DEFAULT_BLOCK_THREADS = 8
 # The ``n_jobs`` of the estimator running block passes in this context.
 _block_n_jobs = ContextVar("block_n_jobs", default=None)
-_BLAS = []
+_BLAS: list = []
 
 
 def check_embeddings(X, *, name="X", min_samples=2, dtype=FLOAT_DTYPES, finite=True):
@@ -56,15 +56,18 @@ def check_embeddings(X, *, name="X", min_samples=2, dtype=FLOAT_DTYPES, finite=T
         The validated array (not a copy when none was needed).
     """
     check_numeric(X, name)
-    return check_array(
+    X = check_array(
         X,
         accept_sparse=False,
         dtype=dtype,
         ensure_2d=True,
-        ensure_all_finite=finite,
+        ensure_all_finite=False,
         ensure_min_samples=min_samples,
         input_name=name,
     )
+    if finite:
+        check_finite_rows(X, name=name)
+    return X
 
 
 def check_numeric(X, name):
@@ -332,9 +335,20 @@ class ExtremeRowsError(ArithmeticError):
 
 
 def check_finite_rows(X, *, name="X"):
-    """Raise if ``X`` holds NaN or infinity."""
-    if not np.isfinite(X).all():
-        raise ValueError(f"Input {name} contains NaN or infinity.")
+    """Raise if ``X`` holds NaN or infinity, naming how many rows and the first."""
+    if not isinstance(X, np.ndarray):
+        from sklearn.utils import assert_all_finite
+
+        assert_all_finite(X, input_name=name)
+        return
+    finite = np.isfinite(X).all(axis=1)
+    if not finite.all():
+        bad = np.flatnonzero(~finite)
+        kind = "NaN" if np.isnan(X[bad[0]]).any() else "infinity"
+        raise ValueError(
+            f"Input {name} contains NaN or infinity ({kind}): {bad.size} row(s), the first at "
+            f"index {bad[0]}; remove or repair those rows."
+        )
 
 
 _ZERO_ROW_HINT = "remove them or pass normalize=False"

@@ -94,8 +94,8 @@ ALIGNER_OUTCOMES = {
 GAP_REPORT_OUTCOMES = {
     # Row 7 of the input, not its index in the held-out split.
     "all-zero row": r"source has 1 row\(s\) of zero norm \(first at index 7\)",
-    "NaN": "source contains NaN",
-    "inf": "source contains infinity",
+    "NaN": r"source contains NaN or infinity \(NaN\): 1 row\(s\), the first at index 7",
+    "inf": r"source contains NaN or infinity \(infinity\): 1 row\(s\), the first at index 7",
     "huge rows (1e200)": FINITE,
     "tiny rows (1e-300)": FINITE,
     "object array of numeric strings": "source has dtype object",
