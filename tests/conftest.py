@@ -26,6 +26,25 @@ def load_real(name="clip"):
     return pairs[0], pairs[1]
 
 
+class FakeTerminal:
+    """A text stream that says it is a terminal (for output meant for a tty)."""
+
+    def __init__(self):
+        self.parts = []
+
+    def write(self, text):
+        self.parts.append(text)
+
+    def flush(self):
+        pass
+
+    def isatty(self):
+        return True
+
+    def getvalue(self):
+        return "".join(self.parts)
+
+
 @pytest.fixture
 def clip_pairs():
     """Real OpenAI CLIP ViT-B/16 features of 500 MSCOCO image-caption pairs."""

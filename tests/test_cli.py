@@ -15,6 +15,8 @@ from sklearn_modgap import CentroidShift, cli
 from sklearn_modgap.cli import available_aligners, main
 from sklearn_modgap.datasets import make_modality_gap
 
+from conftest import FakeTerminal
+
 SMALL = ["--n-pairs", "120", "--n-features", "16", "--k", "5", "--quiet"]
 
 
@@ -316,29 +318,10 @@ def test_progress_display_is_off_when_stderr_is_not_a_terminal(pair_files):
     assert max(map(len, done.stderr.splitlines()), default=0) < 300
 
 
-class _Terminal:
-    """A text stream that says it is a terminal."""
-
-    def __init__(self):
-        self.parts = []
-
-    def write(self, text):
-        self.parts.append(text)
-
-    def flush(self):
-        pass
-
-    def isatty(self):
-        return True
-
-    def getvalue(self):
-        return "".join(self.parts)
-
-
 def test_diagnose_shows_progress_on_a_terminal_and_not_when_quiet(monkeypatch, capsys, tmp_path):
     from sklearn_modgap import _cli_corpus
 
-    terminal = _Terminal()
+    terminal = FakeTerminal()
     monkeypatch.setattr(sys, "stderr", terminal)
     # A clock that moves 10 s per reading: a redraw at every step, whatever the machine's speed.
     clock = types.SimpleNamespace(perf_counter=itertools.count(0, 10).__next__)
@@ -352,7 +335,7 @@ def test_diagnose_shows_progress_on_a_terminal_and_not_when_quiet(monkeypatch, c
     assert shown.split("modgap: wrote")[0].count("\n") == 1
     assert "G_mu" in capsys.readouterr().out
 
-    quiet = _Terminal()
+    quiet = FakeTerminal()
     monkeypatch.setattr(sys, "stderr", quiet)
     assert main(["diagnose", *SMALL[:4], "--quiet"]) == 0
     assert quiet.getvalue() == ""

@@ -11,6 +11,8 @@ from sklearn_modgap.aniso._refiner import RefinementObjective  # noqa: E402
 from sklearn_modgap.nets import AdapterNet, SeededNet  # noqa: E402
 from skorch.callbacks import Callback  # noqa: E402
 
+from conftest import FakeTerminal  # noqa: E402
+
 N_BLOCKS = 2
 
 
@@ -173,25 +175,6 @@ def torch_linear():
     return nn.Linear
 
 
-class _Terminal:
-    """A text stream that says it is a terminal."""
-
-    def __init__(self):
-        self.parts = []
-
-    def write(self, text):
-        self.parts.append(text)
-
-    def flush(self):
-        pass
-
-    def isatty(self):
-        return True
-
-    def getvalue(self):
-        return "".join(self.parts)
-
-
 def _printed_table(monkeypatch, stream, **params):
     monkeypatch.setattr("sys.stdout", stream)
     # Several epochs with a validation split: some epochs set a best score,
@@ -208,11 +191,11 @@ def test_training_table_has_no_colour_codes_off_a_terminal(monkeypatch):
     assert "train_loss" in plain and "valid_loss" in plain
     assert "\x1b[" not in plain
     # The same epochs on a terminal keep skorch's colour for the best scores.
-    coloured = _printed_table(monkeypatch, _Terminal())
+    coloured = _printed_table(monkeypatch, FakeTerminal())
     assert "\x1b[" in coloured
     # NO_COLOR turns it off on a terminal too.
     monkeypatch.setenv("NO_COLOR", "1")
-    assert "\x1b[" not in _printed_table(monkeypatch, _Terminal())
+    assert "\x1b[" not in _printed_table(monkeypatch, FakeTerminal())
 
 
 def test_training_table_sink_to_a_file_is_plain(monkeypatch):
