@@ -150,9 +150,13 @@ def save(aligner, path):
     """
     path = Path(path)
     if path.suffix == SKOPS_SUFFIX:
-        import skops.io
+        from . import _skops_format
 
-        skops.io.dump(_with_net_states(aligner), path)
+        plain = _with_net_states(aligner)
+        if not _skops_format.write(plain, path):
+            import skops.io
+
+            skops.io.dump(plain, path)
     elif path.suffix in PICKLE_SUFFIXES:
         import joblib
 
