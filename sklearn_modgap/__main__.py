@@ -1,6 +1,6 @@
 """``python -m sklearn_modgap``: the ``modgap`` command line."""
 
-from .cli import main
+from .cli import console_main
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    console_main()
