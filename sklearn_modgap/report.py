@@ -18,13 +18,13 @@ from sklearn.base import clone
 from sklearn.exceptions import FitFailedWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions, validate_params
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from . import metrics as _metrics
 from .metrics._table import DEFAULT_SYMBOLS, KNN_METHODS, METRICS
 from ._validation import check_embeddings, check_same_features, checked_row_norms, normalize_rows
-from .metrics._checks import DuplicateRowsWarning, warn_duplicate_rows
+from .metrics._checks import DuplicateRowsWarning, validate_params, warn_duplicate_rows
 
 
 # The columns of gap_report, keyed by symbol: the package's one metric table.

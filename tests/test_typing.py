@@ -81,3 +81,20 @@ def test_mypy_accepts_typed_use_of_the_public_api():
         timeout=900,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+
+
+@pytest.mark.slow
+def test_mypy_sees_the_signatures_through_validate_params(tmp_path):
+    # Without the typed validate_params, a decorated metric reads as Any and this passes unnoticed.
+    pytest.importorskip("mypy")
+    wrong_use = tmp_path / "wrong_use.py"
+    wrong_use.write_text("from sklearn_modgap.metrics import centroid_gap\nwrong: str = centroid_gap([[1.0]], [[1.0]])\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "mypy", "--no-incremental", "--ignore-missing-imports", str(wrong_use)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert 'has type "float", variable has type "str"' in done.stdout

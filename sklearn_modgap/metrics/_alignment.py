@@ -16,10 +16,10 @@ from numpy.typing import ArrayLike
 from scipy.stats import hypergeom
 from sklearn.exceptions import UndefinedMetricWarning
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions, validate_params
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from .._validation import single_threaded_blas
-from ._checks import prepare_two, stack_normalized, warn_duplicate_rows
+from ._checks import prepare_two, stack_normalized, validate_params, warn_duplicate_rows
 from ._knn import KNN_METHODS, check_k, self_neighbors
 
 # Pairs per block when gathering rows for Psi: about 8 MiB of float64 at d=512.

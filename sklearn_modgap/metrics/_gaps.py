@@ -12,11 +12,11 @@ from numbers import Integral
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from sklearn.utils._param_validation import Interval, validate_params
+from sklearn.utils._param_validation import Interval
 
 from .._stats import RowMoments
 from .._validation import block_slices, single_threaded_blas
-from ._checks import check_subspace_size, prepare_pairs, prepare_rows, prepare_two
+from ._checks import check_subspace_size, prepare_pairs, prepare_rows, prepare_two, validate_params
 from ._geometry import centroid_displacement, principal_bases
 
 _TWO_SAMPLES = {"target": ["array-like"], "source": ["array-like"]}

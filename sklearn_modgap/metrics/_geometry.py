@@ -14,11 +14,11 @@ from numbers import Integral
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from sklearn.utils._param_validation import Interval, StrOptions, validate_params
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from .._stats import RowMoments, descending_eigh
 from .._validation import block_slices, single_threaded_blas
-from ._checks import check_subspace_size, prepare_pairs, prepare_two
+from ._checks import check_subspace_size, prepare_pairs, prepare_two, validate_params
 
 _EPS = 1e-12
 # Rows are unit-norm, so a residual covariance of trace below this is rounding

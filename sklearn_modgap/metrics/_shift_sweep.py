@@ -7,10 +7,10 @@ from numbers import Integral
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
-from sklearn.utils._param_validation import Interval, StrOptions, validate_params
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from .._validation import check_same_features, normalize_rows
-from ._checks import prepare_two
+from ._checks import prepare_two, validate_params
 from ._knn import KNN_METHODS
 from ._tasks import retrieval_recall
 

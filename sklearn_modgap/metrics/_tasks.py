@@ -16,11 +16,11 @@ from numpy.typing import ArrayLike
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score, v_measure_score
 from sklearn.utils import column_or_1d
-from sklearn.utils._param_validation import Interval, StrOptions, validate_params
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from .._deprecation import DEPRECATED, DEPRECATED_OPTION, renamed
 from .._validation import check_same_features
-from ._checks import prepare_rows, prepare_two
+from ._checks import prepare_rows, prepare_two, validate_params
 from ._knn import KNN_METHODS, check_k, query_neighbors
 
 
