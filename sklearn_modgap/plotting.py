@@ -7,15 +7,25 @@ functions that draw one panel also accept ``ax`` to draw into an existing
 axes (and then return that axes' figure).
 """
 
+from __future__ import annotations
+
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+from numpy.typing import ArrayLike
 from sklearn.utils import check_random_state
 
 from . import metrics as _metrics
 from ._validation import check_same_features
 from .metrics._checks import prepare_rows, prepare_two
 from .metrics._geometry import descending_eigh, mean_and_covariance
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 TARGET_COLOR = "tab:blue"
 SOURCE_COLOR = "tab:orange"
@@ -32,7 +42,13 @@ def _new_axes(ax, ncols=1, figsize=(5.0, 4.0)):
     return figure, list(np.atleast_1d(figure.subplots(1, ncols)))
 
 
-def plot_spectra(target, source, *, labels=("target", "source"), ax=None):
+def plot_spectra(
+    target: ArrayLike,
+    source: ArrayLike,
+    *,
+    labels: Sequence[str] = ("target", "source"),
+    ax: Axes | None = None,
+) -> Figure:
     """Covariance spectra of both modalities (AnisoAlign, Fig. 1a).
 
     The eigenvalues of each modality's population covariance, in decreasing
@@ -88,7 +104,14 @@ def plot_spectra(target, source, *, labels=("target", "source"), ax=None):
     return figure
 
 
-def plot_subspace_overlap(target, source, *, qs=None, labels=("target", "source"), ax=None):
+def plot_subspace_overlap(
+    target: ArrayLike,
+    source: ArrayLike,
+    *,
+    qs: ArrayLike | None = None,
+    labels: Sequence[str] = ("target", "source"),
+    ax: Axes | None = None,
+) -> Figure:
     """Principal-subspace overlap ``O_q`` against ``q`` with its baseline ``q/d`` (Fig. 1b).
 
     Parameters
@@ -147,7 +170,12 @@ def plot_subspace_overlap(target, source, *, qs=None, labels=("target", "source"
     return figure
 
 
-def plot_residual_spectrum(target, source, *, labels=("target", "source")):
+def plot_residual_spectrum(
+    target: ArrayLike,
+    source: ArrayLike,
+    *,
+    labels: Sequence[str] = ("target", "source"),
+) -> Figure:
     """Spectrum of the paired residual and its cumulative energy ``E(K)`` (Fig. 2).
 
     Left: the share of the residual energy along each principal direction,
@@ -244,8 +272,13 @@ def _check_labels(labels):
 
 
 def plot_tradeoff(
-    report, *, preservation="Psi", labels=("target", "source"), reference="identity", ax=None,
-):
+    report: pd.DataFrame,
+    *,
+    preservation: str = "Psi",
+    labels: Sequence[str] = ("target", "source"),
+    reference: str | None = "identity",
+    ax: Axes | None = None,
+) -> Figure:
     """The preservation-mixing trade-off of several aligners (Fig. 3a).
 
     One point per aligner: mixing ``(M_k^Z + M_k^X) / 2`` on the horizontal
@@ -352,12 +385,12 @@ def plot_tradeoff(
 
 
 def plot_shift_sweep(
-    sweep,
+    sweep: pd.DataFrame,
     *,
-    metrics=("target_to_substitute_recall@1", "substitute_to_target_recall@1"),
-    labels=("target", "source"),
-    ax=None,
-):
+    metrics: Sequence[str] = ("target_to_substitute_recall@1", "substitute_to_target_recall@1"),
+    labels: Sequence[str] = ("target", "source"),
+    ax: Axes | None = None,
+) -> Figure:
     """Retrieval against the gap distance along Liang et al.'s two-sided shift.
 
     The figure of Liang et al.'s shift experiment: the signed gap distance on
@@ -454,8 +487,15 @@ def _axis_symbol(column):
 
 
 def plot_cosine_densities(
-    target, source, *, max_rows=2000, bins=100, labels=("target", "source"), random_state=0, ax=None,
-):
+    target: ArrayLike,
+    source: ArrayLike,
+    *,
+    max_rows: int = 2000,
+    bins: int = 100,
+    labels: Sequence[str] = ("target", "source"),
+    random_state: int | np.random.RandomState | None = 0,
+    ax: Axes | None = None,
+) -> Figure:
     """Densities of the cosine similarities within and across modalities.
 
     The four distributions of "Decipher the Modality Gap" (Fig. 2a):
@@ -537,9 +577,15 @@ def plot_cosine_densities(
 
 
 def plot_pca_pairs(
-    target, source, *, n_lines=50, max_points=2000, labels=("target", "source"),
-    random_state=0, ax=None,
-):
+    target: ArrayLike,
+    source: ArrayLike,
+    *,
+    n_lines: int = 50,
+    max_points: int = 2000,
+    labels: Sequence[str] = ("target", "source"),
+    random_state: int | np.random.RandomState | None = 0,
+    ax: Axes | None = None,
+) -> Figure:
     """Both modalities in the plane of the first two principal components.
 
     PCA is fitted on the pooled L2-normalised rows of both modalities; the
@@ -614,7 +660,15 @@ def plot_pca_pairs(
     return figure
 
 
-def save_diagnostic_figures(target, source, output_dir, *, q=128, labels=("target", "source"), dpi=120):
+def save_diagnostic_figures(
+    target: ArrayLike,
+    source: ArrayLike,
+    output_dir: str | Path,
+    *,
+    q: int = 128,
+    labels: Sequence[str] = ("target", "source"),
+    dpi: int = 120,
+) -> list[Path]:
     """Write the figures of the gap's geometry as PNG files.
 
     ``spectra.png`` (Fig. 1a), ``subspace_overlap.png`` (Fig. 1b, ``q`` up

@@ -1,25 +1,30 @@
 """Tables of the modality gap and of how aligners close it, as pandas objects."""
 
+from __future__ import annotations
+
 import re
 import sys
 import time
 import warnings
+from collections.abc import Sequence
 from numbers import Integral, Real
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 from sklearn.base import clone
 from sklearn.exceptions import FitFailedWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions, validate_params
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from . import metrics as _metrics
 from .metrics._table import DEFAULT_SYMBOLS, KNN_METHODS, METRICS
 from ._validation import check_embeddings, check_same_features, checked_row_norms, normalize_rows
-from .metrics._checks import DuplicateRowsWarning, warn_duplicate_rows
+from .metrics._checks import DuplicateRowsWarning, validate_params, warn_duplicate_rows
 
 
 # The columns of gap_report, keyed by symbol: the package's one metric table.
@@ -36,7 +41,7 @@ DEFAULT_GAP_REPORT_METRICS = DEFAULT_SYMBOLS
     },
     prefer_skip_nested_validation=True,
 )
-def diagnose(target, source, q="auto"):
+def diagnose(target: ArrayLike, source: ArrayLike, q: int | str = "auto") -> pd.Series:
     """The geometry of a modality gap, as one pandas Series.
 
     The diagnostics of the AnisoAlign paper (Sec. 3 and App. A) with the
@@ -144,20 +149,20 @@ def _diagnose_steps(target, source, q):
     prefer_skip_nested_validation=True,
 )
 def gap_report(
-    aligners,
-    source,
-    target,
+    aligners: dict[str, Any],
+    source: ArrayLike,
+    target: ArrayLike,
     *,
-    test_size=0.5,
-    metrics=None,
-    k=20,
-    max_knn_pairs=5000,
-    knn="exact",
-    output_dir=None,
-    progress=False,
-    error_score="raise",
-    random_state=0,
-):
+    test_size: float = 0.5,
+    metrics: Sequence[str] | None = None,
+    k: int = 20,
+    max_knn_pairs: int | None = 5000,
+    knn: str = "exact",
+    output_dir: str | Path | None = None,
+    progress: bool = False,
+    error_score: str | float = "raise",
+    random_state: int | np.random.RandomState | None = 0,
+) -> pd.DataFrame:
     """Compare aligners on held-out pairs after fitting them without pairing.
 
     The comparison of the AnisoAlign paper (Fig. 6-7): the pairs are split
@@ -393,7 +398,7 @@ def _progress_bar(total, enabled):
     return tqdm(total=total, disable=None if enabled else True, file=sys.stderr, leave=False)
 
 
-def cv_report(search):
+def cv_report(search: Any) -> pd.DataFrame:
     """Tidy table of a fitted hyper-parameter search, with ``neg_`` signs undone.
 
     Scorers name lower-is-better metrics ``neg_<name>`` and return their

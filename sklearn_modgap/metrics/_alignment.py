@@ -6,17 +6,20 @@ need the rows paired; those that compare substitutes with the target
 modality (``Delta_mu``, ``M_k``) do not, and accept different row counts.
 """
 
+from __future__ import annotations
+
 import warnings
 from numbers import Integral
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy.stats import hypergeom
 from sklearn.exceptions import UndefinedMetricWarning
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions, validate_params
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from .._validation import single_threaded_blas
-from ._checks import prepare_two, stack_normalized, warn_duplicate_rows
+from ._checks import prepare_two, stack_normalized, validate_params, warn_duplicate_rows
 from ._knn import KNN_METHODS, check_k, self_neighbors
 
 # Pairs per block when gathering rows for Psi: about 8 MiB of float64 at d=512.
@@ -27,7 +30,7 @@ _PAIR_BLOCK = 2048
     {"target": ["array-like"], "substitutes": ["array-like"]},
     prefer_skip_nested_validation=True,
 )
-def centroid_discrepancy(target, substitutes):
+def centroid_discrepancy(target: ArrayLike, substitutes: ArrayLike) -> float:
     """Distance between the centroids of the target rows and the substitutes.
 
     ``Delta_mu = ||mu_x - mu_z||`` on L2-normalised rows: how far the
@@ -69,7 +72,7 @@ def centroid_discrepancy(target, substitutes):
     {"source": ["array-like"], "substitutes": ["array-like"]},
     prefer_skip_nested_validation=True,
 )
-def instance_consistency(source, substitutes):
+def instance_consistency(source: ArrayLike, substitutes: ArrayLike) -> float:
     """Mean cosine between each source row and its own substitute.
 
     ``Phi = mean_i y_i^T z_i`` on L2-normalised rows: how much of each
@@ -139,7 +142,13 @@ def _pair_cosines(A, first, second):
     },
     prefer_skip_nested_validation=True,
 )
-def relative_geometry_consistency(source, substitutes, *, n_pairs=20_000, random_state=0):
+def relative_geometry_consistency(
+    source: ArrayLike,
+    substitutes: ArrayLike,
+    *,
+    n_pairs: int = 20_000,
+    random_state: int | np.random.RandomState | None = 0,
+) -> float:
     """Correlation of pairwise cosines before and after the map.
 
     ``Psi = corr({y_i^T y_j}, {z_i^T z_j})`` (Pearson) over a seeded random
@@ -214,7 +223,7 @@ def _overlap_counts(first, second):
     },
     prefer_skip_nested_validation=True,
 )
-def neighborhood_consistency(source, substitutes, k=20, *, knn="exact"):
+def neighborhood_consistency(source: ArrayLike, substitutes: ArrayLike, k: int = 20, *, knn: str = "exact") -> float:
     """Mean overlap of each row's k-NN set before and after the map.
 
     ``Omega_k = mean_i |N_k(y_i; Y) ∩ N_k(z_i; Z)| / k``, the neighbours found
@@ -334,7 +343,14 @@ def _mixing_scores(target, substitutes, k, directions, knn="exact"):
     },
     prefer_skip_nested_validation=True,
 )
-def modality_mixing(target, substitutes, k=20, direction="substitute", *, knn="exact"):
+def modality_mixing(
+    target: ArrayLike,
+    substitutes: ArrayLike,
+    k: int = 20,
+    direction: str = "substitute",
+    *,
+    knn: str = "exact",
+) -> float:
     """How well the substitutes mix with the target rows, against random labels.
 
     Search the ``k`` nearest neighbours of every row in the pool ``X ∪ Z``
@@ -397,7 +413,15 @@ def modality_mixing(target, substitutes, k=20, direction="substitute", *, knn="e
     },
     prefer_skip_nested_validation=True,
 )
-def alignment_balance(target, source, substitutes, *, k=20, random_state=0, knn="exact"):
+def alignment_balance(
+    target: ArrayLike,
+    source: ArrayLike,
+    substitutes: ArrayLike,
+    *,
+    k: int = 20,
+    random_state: int | np.random.RandomState | None = 0,
+    knn: str = "exact",
+) -> float:
     """Harmonic mean of geometry preservation and modality mixing.
 
     ``B = HM(max(Psi, 0), (M_k^Z + M_k^X) / 2)``: keep the source's semantic

@@ -6,8 +6,10 @@ name the argument at fault.
 """
 
 import warnings
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 import numpy as np
+from sklearn.utils._param_validation import validate_params as _sklearn_validate_params
 
 from .._validation import (
     block_slices,
@@ -153,3 +155,16 @@ def warn_duplicate_rows(A, *, name, k, stacklevel=3):
         DuplicateRowsWarning,
         stacklevel=stacklevel,
     )
+
+
+_Function = TypeVar("_Function", bound=Callable[..., Any])
+
+if TYPE_CHECKING:
+
+    def validate_params(
+        parameter_constraints: dict[str, Any], *, prefer_skip_nested_validation: bool
+    ) -> Callable[[_Function], _Function]:
+        """Scikit-learn's ``validate_params``, typed to keep the decorated function's signature."""
+
+else:
+    validate_params = _sklearn_validate_params

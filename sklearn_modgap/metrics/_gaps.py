@@ -6,14 +6,17 @@ rank and fusion index), "Closing the Modality Gap" (true-pair cosine) and
 L2-normalised first.
 """
 
+from __future__ import annotations
+
 from numbers import Integral
 
 import numpy as np
-from sklearn.utils._param_validation import Interval, validate_params
+from numpy.typing import ArrayLike, NDArray
+from sklearn.utils._param_validation import Interval
 
 from .._stats import RowMoments
 from .._validation import block_slices, single_threaded_blas
-from ._checks import check_subspace_size, prepare_pairs, prepare_rows, prepare_two
+from ._checks import check_subspace_size, prepare_pairs, prepare_rows, prepare_two, validate_params
 from ._geometry import centroid_displacement, principal_bases
 
 _TWO_SAMPLES = {"target": ["array-like"], "source": ["array-like"]}
@@ -39,7 +42,7 @@ def _mean_pair_cosine(target, source, gap=None):
 
 
 @validate_params(_TWO_SAMPLES, prefer_skip_nested_validation=True)
-def true_pair_cosine(target, source):
+def true_pair_cosine(target: ArrayLike, source: ArrayLike) -> float:
     """Mean cosine similarity of the true pairs.
 
     ``cos_tp = mean_i cos(x_i, y_i)``.
@@ -75,7 +78,7 @@ def true_pair_cosine(target, source):
 
 
 @validate_params(_TWO_SAMPLES, prefer_skip_nested_validation=True)
-def raw_gap(target, source):
+def raw_gap(target: ArrayLike, source: ArrayLike) -> float:
     """Mean cosine distance of the true pairs.
 
     ``raw_gap = mean_i (1 - cos(x_i, y_i))``.
@@ -111,7 +114,7 @@ def raw_gap(target, source):
 
 
 @validate_params(_TWO_SAMPLES, prefer_skip_nested_validation=True)
-def centroid_gap(target, source):
+def centroid_gap(target: ArrayLike, source: ArrayLike) -> float:
     """Distance between the modality centroids, ``||mu_x - mu_y||``.
 
     The name Geometry of Compromise gives to ``G_mu``; see
@@ -147,7 +150,7 @@ def centroid_gap(target, source):
 
 
 @validate_params(_TWO_SAMPLES, prefer_skip_nested_validation=True)
-def distribution_gap(target, source):
+def distribution_gap(target: ArrayLike, source: ArrayLike) -> float:
     """Mean cosine distance of the true pairs after centring each modality.
 
     ``distribution_gap = mean_i (1 - cos(x_i - mu_x, y_i - mu_y))``: the
@@ -185,7 +188,7 @@ def distribution_gap(target, source):
 
 
 @validate_params(_TWO_SAMPLES, prefer_skip_nested_validation=True)
-def gap_angle(target, source):
+def gap_angle(target: ArrayLike, source: ArrayLike) -> float:
     """Angle between the two modality centroids, in degrees.
 
     ``theta = arccos(mu_x^T mu_y / (||mu_x|| ||mu_y||))``.  The rows need not
@@ -233,7 +236,7 @@ def gap_angle(target, source):
     {**_TWO_SAMPLES, "q": [Interval(Integral, 1, None, closed="left"), None]},
     prefer_skip_nested_validation=True,
 )
-def principal_angles(target, source, q=None):
+def principal_angles(target: ArrayLike, source: ArrayLike, q: int | None = None) -> NDArray[np.float64]:
     """Principal angles between the leading principal subspaces of the modalities.
 
     With ``U_x,q`` and ``U_y,q`` the top-``q`` eigenvectors of the population
@@ -296,7 +299,7 @@ def _effective_rank(A, center):
     {"X": ["array-like"], "center": ["boolean"]},
     prefer_skip_nested_validation=True,
 )
-def effective_rank(X, *, center=False):
+def effective_rank(X: ArrayLike, *, center: bool = False) -> float:
     """Effective rank of a set of embeddings (Roy & Vetterli).
 
     ``erank = exp(-sum_k p_k log p_k)`` with ``p_k = s_k / sum_j s_j`` the
@@ -337,7 +340,7 @@ def effective_rank(X, *, center=False):
     {**_TWO_SAMPLES, "center": ["boolean"]},
     prefer_skip_nested_validation=True,
 )
-def fusion_index(target, source, *, center=False):
+def fusion_index(target: ArrayLike, source: ArrayLike, *, center: bool = False) -> float:
     """Effective rank of the pooled modalities against each alone.
 
     ``F = erank([X; Y]) / mean(erank(X), erank(Y))``: near 1 when the two

@@ -8,14 +8,17 @@ place of the source gives the same diagnostics after an alignment (for
 example ``A_r(T)``, the anisotropy of ``x_i - z_i``).
 """
 
+from __future__ import annotations
+
 from numbers import Integral
 
 import numpy as np
-from sklearn.utils._param_validation import Interval, StrOptions, validate_params
+from numpy.typing import ArrayLike, NDArray
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from .._stats import RowMoments, descending_eigh
 from .._validation import block_slices, single_threaded_blas
-from ._checks import check_subspace_size, prepare_pairs, prepare_two
+from ._checks import check_subspace_size, prepare_pairs, prepare_two, validate_params
 
 _EPS = 1e-12
 # Rows are unit-norm, so a residual covariance of trace below this is rounding
@@ -55,7 +58,7 @@ _TWO_SAMPLES = {"target": ["array-like"], "source": ["array-like"]}
 
 
 @validate_params(_TWO_SAMPLES, prefer_skip_nested_validation=True)
-def spectral_correlation(target, source):
+def spectral_correlation(target: ArrayLike, source: ArrayLike) -> float:
     """Correlation of the log covariance spectra of the two modalities.
 
     ``C_lambda = corr(log eig(S_x), log eig(S_y))``, the eigenvalues sorted in
@@ -118,7 +121,13 @@ def principal_bases(target, source, q):
      "return_baseline": ["boolean"]},
     prefer_skip_nested_validation=True,
 )
-def subspace_overlap(target, source, q=None, *, return_baseline=False):
+def subspace_overlap(
+    target: ArrayLike,
+    source: ArrayLike,
+    q: int | None = None,
+    *,
+    return_baseline: bool = False,
+) -> float | tuple[float, float]:
     """Overlap of the two modalities' leading principal subspaces.
 
     ``O_q = ||U_x,q^T U_y,q||_F^2 / q``, with ``U_x,q`` and ``U_y,q`` the top-``q``
@@ -175,7 +184,7 @@ def subspace_overlap(target, source, q=None, *, return_baseline=False):
 
 
 @validate_params(_TWO_SAMPLES, prefer_skip_nested_validation=True)
-def centroid_displacement(target, source):
+def centroid_displacement(target: ArrayLike, source: ArrayLike) -> float:
     """Distance between the centroids of the two modalities.
 
     ``G_mu = ||mu_x - mu_y||`` on L2-normalised rows, the classic modality
@@ -214,7 +223,7 @@ def centroid_displacement(target, source):
 
 
 @validate_params(_TWO_SAMPLES, prefer_skip_nested_validation=True)
-def covariance_discrepancy(target, source):
+def covariance_discrepancy(target: ArrayLike, source: ArrayLike) -> float:
     """Relative Frobenius distance between the two covariance matrices.
 
     ``G_Sigma = ||S_x - S_y||_F / (||S_x||_F + eps)`` with population
@@ -266,7 +275,7 @@ def _mean_pair_distance(target, source, gap):
     {**_TWO_SAMPLES, "centered": ["boolean"]},
     prefer_skip_nested_validation=True,
 )
-def paired_distance(target, source, *, centered=False):
+def paired_distance(target: ArrayLike, source: ArrayLike, *, centered: bool = False) -> float:
     """Mean distance between paired rows, raw or with each modality's mean removed.
 
     ``D = mean_i ||x_i - y_i||``; with ``centered=True`` the mean-corrected
@@ -313,7 +322,7 @@ def paired_distance(target, source, *, centered=False):
     {**_TWO_SAMPLES, "form": [StrOptions({"distance", "energy"})]},
     prefer_skip_nested_validation=True,
 )
-def residual_ratio(target, source, *, form="distance"):
+def residual_ratio(target: ArrayLike, source: ArrayLike, *, form: str = "distance") -> float:
     """Share of the paired gap that is residual rather than centroid shift.
 
     Distance form ``D_tilde / D``; energy form
@@ -375,7 +384,7 @@ def _residual_spectrum(target, source, centered=True):
 @validate_params(
     {**_TWO_SAMPLES, "centered": ["boolean"]}, prefer_skip_nested_validation=True
 )
-def residual_anisotropy(target, source, *, centered=True):
+def residual_anisotropy(target: ArrayLike, source: ArrayLike, *, centered: bool = True) -> float:
     """How much the paired residual concentrates in one direction.
 
     ``A_r = lambda_max(S_r) / (tr(S_r) / d)`` with ``S_r = mean r r^T``: 1 for
@@ -431,7 +440,7 @@ def residual_anisotropy(target, source, *, centered=True):
 
 
 @validate_params(_TWO_SAMPLES, prefer_skip_nested_validation=True)
-def cumulative_energy(target, source):
+def cumulative_energy(target: ArrayLike, source: ArrayLike) -> NDArray[np.float64]:
     """Share of the residual energy in its top-``K`` directions, for every ``K``.
 
     ``E(K) = sum_{k <= K} lambda_k(S_r) / tr(S_r)`` for ``K = 1, ..., d``.
@@ -474,7 +483,7 @@ def cumulative_energy(target, source):
     {**_TWO_SAMPLES, "relative": ["boolean"]},
     prefer_skip_nested_validation=True,
 )
-def effective_dimension(target, source, *, relative=False):
+def effective_dimension(target: ArrayLike, source: ArrayLike, *, relative: bool = False) -> float:
     """Participation ratio of the residual spectrum.
 
     ``d_eff = tr(S_r)^2 / tr(S_r^2)``: the number of equally strong directions
@@ -538,7 +547,7 @@ def _orthonormal_columns(basis, n_features):
     {**_TWO_SAMPLES, "subspace": [Interval(Integral, 1, None, closed="left"), "array-like"]},
     prefer_skip_nested_validation=True,
 )
-def residual_coverage(target, source, subspace):
+def residual_coverage(target: ArrayLike, source: ArrayLike, subspace: ArrayLike) -> float:
     """Share of the residual energy that lies in a subspace ``U``.
 
     ``eta_U = tr(P_U S_r) / tr(S_r)`` with ``P_U`` the orthogonal projector onto

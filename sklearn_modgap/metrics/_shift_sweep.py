@@ -1,12 +1,16 @@
 """Liang et al.'s two-sided shift of both modalities along the gap direction."""
 
+from __future__ import annotations
+
 from numbers import Integral
 
 import numpy as np
-from sklearn.utils._param_validation import Interval, StrOptions, validate_params
+import pandas as pd
+from numpy.typing import ArrayLike
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from .._validation import check_same_features, normalize_rows
-from ._checks import prepare_two
+from ._checks import prepare_two, validate_params
 from ._knn import KNN_METHODS
 from ._tasks import retrieval_recall
 
@@ -22,7 +26,15 @@ from ._tasks import retrieval_recall
     },
     prefer_skip_nested_validation=True,
 )
-def liang_shift_sweep(target, source, deltas=None, *, k=(1, 5, 10), direction=None, knn="exact"):
+def liang_shift_sweep(
+    target: ArrayLike,
+    source: ArrayLike,
+    deltas: ArrayLike | None = None,
+    *,
+    k: int | ArrayLike = (1, 5, 10),
+    direction: ArrayLike | None = None,
+    knn: str = "exact",
+) -> pd.DataFrame:
     """Move both modalities along the gap direction and record gap and retrieval.
 
     The experiment of Liang et al. (2022, Table 1 and the ``move_features``

@@ -7,17 +7,20 @@ real target embeddings (the text-only training protocol of the seeds'
 captioning experiments).
 """
 
+from __future__ import annotations
+
 from numbers import Integral, Real
 
 import numpy as np
+from numpy.typing import ArrayLike
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score, v_measure_score
 from sklearn.utils import column_or_1d
-from sklearn.utils._param_validation import Interval, StrOptions, validate_params
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from .._deprecation import DEPRECATED, DEPRECATED_OPTION, renamed
 from .._validation import check_same_features
-from ._checks import prepare_rows, prepare_two
+from ._checks import prepare_rows, prepare_two, validate_params
 from ._knn import KNN_METHODS, check_k, query_neighbors
 
 
@@ -64,7 +67,14 @@ def _check_groups(groups, n_target, n_substitutes):
     },
     prefer_skip_nested_validation=True,
 )
-def retrieval_recall(target, substitutes, k=(1, 5, 10), groups=None, *, knn="exact"):
+def retrieval_recall(
+    target: ArrayLike,
+    substitutes: ArrayLike,
+    k: int | ArrayLike = (1, 5, 10),
+    groups: ArrayLike | None = None,
+    *,
+    knn: str = "exact",
+) -> dict[str, float]:
     """Cross-modal retrieval recall at ``k``, in both directions.
 
     ``R@k`` target -> substitutes: the fraction of target rows with at least
@@ -143,7 +153,14 @@ def retrieval_recall(target, substitutes, k=(1, 5, 10), groups=None, *, knn="exa
     },
     prefer_skip_nested_validation=True,
 )
-def joint_clustering_scores(target, substitutes, labels, *, n_clusters=None, random_state=0):
+def joint_clustering_scores(
+    target: ArrayLike,
+    substitutes: ArrayLike,
+    labels: ArrayLike,
+    *,
+    n_clusters: int | None = None,
+    random_state: int | np.random.RandomState | None = 0,
+) -> dict[str, float]:
     """Agreement of k-means on the pooled modalities with the semantic labels.
 
     Run :class:`~sklearn.cluster.KMeans` on ``[X; Z]`` and compare its
@@ -234,7 +251,14 @@ def _ridge_decoder(inputs, outputs, penalty):
     },
     prefer_skip_nested_validation=True,
 )
-def cross_modal_transfer(target, source, substitutes, *, penalty=0.01, alpha=DEPRECATED):
+def cross_modal_transfer(
+    target: ArrayLike,
+    source: ArrayLike,
+    substitutes: ArrayLike,
+    *,
+    penalty: float = 0.01,
+    alpha: float | str = DEPRECATED,
+) -> float:
     """Top-1 accuracy of a substitute-trained decoder fed target embeddings.
 
     An affine ridge "decoder" learns to reconstruct each source row ``y_i``
