@@ -228,9 +228,18 @@ class Shard:
                 yield start, self._cast(array[rows], dtype, start), None
                 release_pages(array, rows)
             return
+        # Values that a narrower float dtype cannot hold are read as stored, then cast with the check.
+        narrowing = (
+            dtype is not None and self.dtype.kind == "f" and np.dtype(dtype).kind == "f"
+            and np.finfo(self.dtype).max > np.finfo(dtype).max
+        )
         start = 0
         for batch in self._arrow_batches(block_rows):
-            rows, lengths = _arrow_rows(batch, self.n_features, dtype)
+            if narrowing:
+                rows, lengths = _arrow_rows(batch, self.n_features, self.dtype)
+                rows = self._cast(rows, np.dtype(dtype), start)
+            else:
+                rows, lengths = _arrow_rows(batch, self.n_features, dtype)
             yield start, rows, lengths
             start += len(rows)
 

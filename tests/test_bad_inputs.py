@@ -253,3 +253,37 @@ def test_gap_report_names_a_zero_target_row_by_its_input_row():
     target[41] = 0.0
     with pytest.raises(ValueError, match=r"target has 1 row\(s\) of zero norm \(first at index 41\)"):
         gap_report({"ReAlign": ReAlign()}, source, target, error_score=np.nan)
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".arrow"])
+@pytest.mark.parametrize("fixed_size", [False, True])
+@pytest.mark.parametrize("value", [1e200, 1e-300])
+def test_command_line_fit_refuses_arrow_rows_outside_float32(suffix, fixed_size, value, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    target, source = _clean()
+    source[BAD_ROW] = value
+    values = pa.array(source.ravel(), type=pa.float64())
+    column = (pa.FixedSizeListArray.from_arrays(values, N_FEATURES) if fixed_size
+              else pa.array(list(source), type=pa.list_(pa.float64())))
+    table = pa.table({"embedding": column})
+    path = tmp_path / f"source{suffix}"
+    if suffix == ".parquet":
+        pq.write_table(table, path)
+    else:
+        with pa.ipc.new_file(str(path), table.schema) as writer:
+            writer.write_table(table)
+    np.save(tmp_path / "target.npy", target)
+    model = tmp_path / "model.skops"
+    files = ["--source", path, "--target", tmp_path / "target.npy", "-o", model, "--quiet"]
+    status, _, err = _cli("fit", *files)
+    assert status == 1 and not model.exists(), err
+    assert err.startswith("modgap: error: ") and err.count("\n") == 1, err
+    assert re.search(rf"source{suffix}: row {BAD_ROW} \(largest \|value\| .*outside the range of float32 "
+                     r"and would become infinite or zero; pass --dtype float64", err), err
+    # In float64 the same file fits, as the .npy one does.
+    status, _, err = _cli("fit", *files, "--dtype", "float64")
+    assert status == 0, err
+    expected = ReAlign().fit(source, target).transform(source)
+    np.testing.assert_allclose(load(model).transform(source), expected, atol=1e-12)
