@@ -235,11 +235,9 @@ class Shard:
         )
         start = 0
         for batch in self._arrow_batches(block_rows):
+            rows, lengths = _arrow_rows(batch, self.n_features, self.dtype if narrowing else dtype)
             if narrowing:
-                rows, lengths = _arrow_rows(batch, self.n_features, self.dtype)
                 rows = self._cast(rows, np.dtype(dtype), start)
-            else:
-                rows, lengths = _arrow_rows(batch, self.n_features, dtype)
             yield start, rows, lengths
             start += len(rows)
 
