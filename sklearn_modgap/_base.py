@@ -143,7 +143,8 @@ class BaseAligner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
 
         Notes
         -----
-        ``X`` and ``y`` may be dask arrays (mode B) for the aligners that have
+        ``X`` and ``y`` (mode B), or stacked ``X`` and its ``sample_domain``,
+        may be dask arrays for the aligners that have
         ``partial_fit``: the statistics are then a tree reduction over the
         chunks, one task per chunk, and equal those of ``partial_fit`` over
         the same rows (see the user guide's page on Dask).

@@ -181,12 +181,10 @@ def test_aligner_without_streaming_refuses_dask():
         ContrastiveAdapter().fit(source, y=source)
 
 
-def test_wrong_width_and_stacked_rows_are_refused(clip):
+def test_wrong_width_is_refused(clip):
     source, target = clip
     with pytest.raises(ValueError, match="features"):
         CentroidShift().fit(_chunked(source), y=_chunked(target[:, :100]))
-    with pytest.raises(ValueError, match="sample_domain is not supported with dask"):
-        CentroidShift().fit(_chunked(source), sample_domain=np.ones(len(source)))
     fitted = CentroidShift().fit(source, y=target)
     with pytest.raises(ValueError, match="X has 100 features, but CentroidShift is expecting 512"):
         fitted.transform(_chunked(source[:, :100]))
@@ -215,3 +213,98 @@ def test_sampled_positions_are_the_stream_samples(n_rows, capacity):
     else:
         np.testing.assert_array_equal(chosen, sample.positions)
         assert len(chosen) == capacity
+
+
+def _stacked(clip, seed=0):
+    """The clip source and target rows stacked in a shuffled order, with their sample_domain."""
+    source, target = clip
+    X = np.concatenate([source, target])
+    domain = np.r_[np.zeros(len(source), dtype=int), -np.ones(len(target), dtype=int)]
+    order = np.random.default_rng(seed).permutation(len(X))
+    return X[order], domain[order]
+
+
+def test_stacked_fit_on_dask_without_a_cluster(clip):
+    X, domain = _stacked(clip)
+    expected = ReAlign().fit(X, sample_domain=domain)
+    # A chunk of source rows only, one of target rows only, an empty one, mixed ones.
+    source_first = np.argsort(domain < 0, kind="stable")
+    X, domain = X[source_first], domain[source_first]
+    chunks = ((100, 400, 0, 150, 250, 100),)
+    for given in (domain, da.from_array(domain, chunks=77)):
+        fitted = ReAlign().fit(da.from_array(X, chunks=chunks + ((512,),)), sample_domain=given)
+        for name, value in _fitted_attributes(expected).items():
+            np.testing.assert_allclose(getattr(fitted, name), value, atol=1e-6, rtol=0, err_msg=name)
+        Z = fitted.transform(da.from_array(X, chunks=chunks + ((512,),)), sample_domain=given)
+        assert isinstance(Z, da.Array) and Z.chunks == chunks + ((512,),)
+        Z = Z.compute(scheduler="threads")
+        np.testing.assert_allclose(Z, expected.transform(X, sample_domain=domain), atol=1e-6)
+        # Source rows are mapped by transform, target rows by transform_target.
+        is_target = domain < 0
+        np.testing.assert_allclose(Z[~is_target], expected.transform(X[~is_target]), atol=1e-6)
+        np.testing.assert_allclose(Z[is_target], expected.transform_target(X[is_target]), atol=1e-6)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("aligner", STREAMING, ids=lambda a: type(a).__name__)
+def test_stacked_fit_on_dask_equals_stacked_fit_in_memory(client, clip, aligner):
+    X, domain = _stacked(clip, seed=1)
+    expected = clone(aligner).fit(X, sample_domain=domain)
+    fitted = clone(aligner).fit(_chunked(X), sample_domain=da.from_array(domain, chunks=130))
+    attributes = _fitted_attributes(expected)
+    assert attributes.keys() == _fitted_attributes(fitted).keys()
+    for name, value in attributes.items():
+        np.testing.assert_allclose(getattr(fitted, name), value, atol=1e-6, rtol=0, err_msg=name)
+    Z = fitted.transform(_chunked(X), sample_domain=domain)
+    assert Z.chunks == _chunked(X).chunks
+    if type(aligner).__name__ not in DRAWS:
+        np.testing.assert_allclose(Z.compute(), expected.transform(X, sample_domain=domain), atol=1e-6)
+
+
+@pytest.mark.slow
+def test_stacked_sampled_fit_equals_the_split_fit(client, clip):
+    # Each side's rows take their positions in that side's stream, in their
+    # order in X: the sample is the one a fit on the split rows keeps.
+    X, domain = _stacked(clip, seed=2)
+    X = X.astype(np.float64)
+    aligner = ReAlign(partial_fit_sample=150)
+    stacked = clone(aligner).fit(_chunked(X), sample_domain=domain)
+    is_target = domain < 0
+    split = clone(aligner).fit(_chunked(X[~is_target]), y=_chunked(X[is_target]))
+    streamed = clone(aligner)
+    for start in range(0, len(X), 100):
+        streamed.partial_fit(X[start : start + 100], sample_domain=domain[start : start + 100])
+    for other in (split, streamed):
+        np.testing.assert_allclose(stacked.calibration_mean_, other.calibration_mean_, rtol=0, atol=1e-12)
+    in_memory = clone(aligner).fit(X, sample_domain=domain)
+    assert not np.allclose(stacked.calibration_mean_, in_memory.calibration_mean_, rtol=0, atol=1e-12)
+
+
+def test_stacked_dask_input_errors(clip):
+    X, domain = _stacked(clip)
+    rows = _chunked(X)
+    with pytest.raises(ValueError, match="either as y or inside X with sample_domain, not both"):
+        ReAlign().fit(rows, y=X[:10], sample_domain=domain)
+    with pytest.raises(ValueError, match="sample_domain has 10 entries but X has 1000 rows"):
+        ReAlign().fit(rows, sample_domain=da.from_array(domain[:10]))
+    with pytest.raises(ValueError, match="sample_domain has 10 entries but X has 1000 rows"):
+        ReAlign().fit(rows, sample_domain=domain[:10])
+    with pytest.raises(ValueError, match="sample_domain must be 1-D"):
+        ReAlign().fit(rows, sample_domain=da.from_array(np.c_[domain, domain]))
+    with pytest.raises(TypeError, match="sample_domain must be numeric"):
+        ReAlign().fit(rows, sample_domain=da.from_array(domain.astype(str)))
+    unknown = da.from_array(domain, chunks=100)
+    unknown = unknown[unknown > -5]
+    with pytest.raises(ValueError, match="sample_domain has chunks of unknown size"):
+        ReAlign().fit(rows, sample_domain=unknown)
+    one_target = np.zeros(len(X), dtype=int)
+    one_target[3] = -1
+    with pytest.raises(ValueError, match=r"sample_domain marks 1 target \(< 0\) row\(s\)"):
+        ReAlign().fit(rows, sample_domain=da.from_array(one_target, chunks=100))
+    bad = X.copy()
+    bad[537, 2] = np.nan
+    with pytest.raises(ValueError, match=r"Input X contains NaN or infinity: row 537 \(row 37 of chunk 5"):
+        ReAlign().fit(_chunked(bad), sample_domain=domain)
+    fitted = ReAlign().fit(X, sample_domain=domain)
+    with pytest.raises(ValueError, match="sample_domain has 10 entries but X has 1000 rows"):
+        fitted.transform(rows, sample_domain=domain[:10])
