@@ -333,12 +333,7 @@ def transform_corpus(
         for leftover in output.rglob(f"{shard_io.TEMPORARY_PREFIX}*") if output.exists() else ():
             leftover.unlink()
     elif not overwrite:
-        existing = [path for path in (*targets, record.path) if path.exists()]
-        if existing:
-            raise FileExistsError(
-                f"{output} already holds output ({existing[0]}): pass --resume to finish an "
-                "interrupted run or --overwrite to replace it."
-            )
+        refuse_existing_output(output, shards)
     output.mkdir(parents=True, exist_ok=True)
     progress = Progress("transform", sum(shard.n_rows for shard in shards), enabled=not quiet)
     step = shard_io.transform_block_rows(aligner, n_features, dtype.itemsize, block_rows)
@@ -368,6 +363,18 @@ def transform_corpus(
         summary["skipped"] += len(skipped)
     progress.close()
     return summary
+
+
+def refuse_existing_output(output, shards, also=()):
+    """Raise ``FileExistsError`` if ``output`` already holds a shard of ``shards``, the run record or ``also``."""
+    output = Path(output)
+    candidates = (*(output / shard.relative for shard in shards), output / RUN_RECORD, *also)
+    existing = [path for path in candidates if Path(path).exists()]
+    if existing:
+        raise FileExistsError(
+            f"{output} already holds output ({existing[0]}): pass --resume to finish an "
+            "interrupted run or --overwrite to replace it."
+        )
 
 
 def _transform_block(aligner, rows, lengths, n_features, normalize):
@@ -408,14 +415,18 @@ def _fit(args):
     if not args.quiet:
         print(
             f"modgap fit: {type(aligner).__name__} on {sum(s.n_rows for s in source):,} source rows "
-            f"({len(source)} shards) and {sum(s.n_rows for s in target):,} target rows "
-            f"({len(target)} shards)",
+            f"({_count(len(source), 'shard')}) and {sum(s.n_rows for s in target):,} target rows "
+            f"({_count(len(target), 'shard')})",
             file=sys.stderr,
         )
     skipped = fit_corpus(
         aligner, source, target, dtype=_dtype(args), skip_bad_rows=args.skip_bad_rows, quiet=args.quiet
     )
     return aligner, skipped
+
+
+def _count(n, noun):
+    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 def _save_model(aligner, model):
@@ -467,6 +478,13 @@ def _align_command(args):
             print(f"modgap align: resuming with the model in {model}", file=sys.stderr)
         _run_transform(args, load(model), _digest(model))
         return
+    if not (args.resume or args.overwrite):
+        # Before the fit, which may take long and would replace the model.
+        inside = Path(args.output).resolve() in model.resolve().parents
+        refuse_existing_output(
+            args.output, shard_io.find_shards(args.source, key=args.key, column=args.column),
+            also=(model,) if inside else (),
+        )
     aligner, _ = _fit(args)
     _run_transform(args, aligner, _digest(_save_model(aligner, model)))
 

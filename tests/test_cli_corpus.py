@@ -220,6 +220,34 @@ def test_transform_refuses_pickles_and_existing_output(corpus, capsys):
     assert status == 1 and "another model" in err
 
 
+def test_align_refuses_existing_output_before_fitting_and_keeps_the_model(corpus, capsys):
+    root, order, target = corpus
+    assert _run(*_unpaired("align", root), "--output", root / "out", capsys=capsys)[0] == 0
+    model = root / "out" / "model.skops"
+    before = model.read_bytes()
+    status, _, err = _run(*_unpaired("align", root), "--set", "alpha=0.3", "--output", root / "out",
+                          capsys=capsys)
+    assert status == 1 and "already holds output" in err and "pass --resume" in err
+    # Refused before the fit: no fit ran and the first run's model is untouched.
+    assert "modgap fit:" not in err
+    assert model.read_bytes() == before
+    # A model alone in the folder (e.g. from modgap fit) is not replaced either.
+    lone = root / "lone"
+    lone.mkdir()
+    (lone / "model.skops").write_bytes(before)
+    status, _, err = _run(*_unpaired("align", root), "--output", lone, capsys=capsys)
+    assert status == 1 and "model.skops" in err
+    assert _run(*_unpaired("align", root), "--output", lone, "--overwrite", capsys=capsys)[0] == 0
+
+
+def test_fit_summary_counts_shards_in_words(corpus, capsys):
+    root, _, _ = corpus
+    status, _, err = _run("fit", "--source", root / "texts" / "a.npy", "--target", root / "images",
+                          "--key", "emb", "--model", root / "m.skops", capsys=capsys)
+    assert status == 0, err
+    assert "(1 shard) and" in err and "(2 shards)" in err
+
+
 def test_parse_settings_literals():
     assert parse_settings(["alpha=0.5", "rank=auto", "noise_range=(0.1, 1.0)", "max_train_rows=None",
                            "use_prior=False", "rank=32"]) == {
