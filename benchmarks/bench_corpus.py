@@ -11,9 +11,12 @@ and ``target.npy`` in a temporary folder, and measures in one run:
    saving the .skops model, transform and atomic write of the substitutes;
    the median of ``--repeat`` runs), and, to show where its time goes, the
    start-up alone (``modgap --help``), the import of ``skops.io`` in a fresh
-   process (which ``modgap transform`` pays to load a model, and ``align``
-   does not: it writes the closed-form model's skops file itself), and the
-   fit and the transform with atomic write timed inside this process;
+   process (which neither ``align`` nor ``transform`` pays: the package writes
+   and reads the closed-form model's skops file itself), and the fit and the
+   transform with atomic write timed inside this process; besides,
+   ``modgap transform`` of the source rows with the model ``align`` saved, as
+   a separate process (median of ``--repeat`` runs), and the load of that
+   model alone in this process;
 2. ``reference``: the algorithm of the official ``embed_ReAlign.py``
    (Yu-xm/ReVision) written out here from its description: four passes over
    the rows in chunks of 10,000, in float64, each chunk normalised with the
@@ -133,11 +136,24 @@ def main():
                 stdout=subprocess.DEVNULL,
             ))
         align = float(np.median(align_runs))
+        transform_runs = []
+        for _ in range(args.repeat):
+            shutil.rmtree(folder / "out-transform", ignore_errors=True)
+            transform_runs.append(_timed_process(
+                [*modgap, "transform", str(folder / "out" / "model.skops"), "--input", str(folder / "source.npy"),
+                 "--output", str(folder / "out-transform"), "--quiet"],
+                stdout=subprocess.DEVNULL,
+            ))
+        transform_process = float(np.median(transform_runs))
         skops_import = _timed_process([sys.executable, "-c", "import skops.io"])
         from sklearn_modgap import ReAlign
         from sklearn_modgap._cli_corpus import fit_corpus, transform_corpus
         from sklearn_modgap.io import find_shards
+        from sklearn_modgap.persistence import load
 
+        start = time.perf_counter()
+        load(folder / "out" / "model.skops")
+        model_load = time.perf_counter() - start
         aligner, source_shards = ReAlign(), find_shards(folder / "source.npy")
         start = time.perf_counter()
         fit_corpus(aligner, source_shards, find_shards(folder / "target.npy"))
@@ -155,10 +171,13 @@ def main():
         print(f"modgap align (separate process, wall):  {align:7.2f} s   median of "
               f"{', '.join(f'{run:.2f}' for run in align_runs)}")
         print(f"  start-up alone (modgap --help):       {startup:7.2f} s")
-        print(f"  import skops.io alone (not paid by align, which writes the .skops file itself): "
+        print(f"  import skops.io alone (paid by neither align nor transform, which write and read the .skops file): "
               f"{skops_import:.2f} s")
         print(f"  fit (in process):                     {fit:7.2f} s")
         print(f"  transform + atomic write (in process):{transform:7.2f} s")
+        print(f"modgap transform (separate process, wall): {transform_process:4.2f} s   median of "
+              f"{', '.join(f'{run:.2f}' for run in transform_runs)}")
+        print(f"  load of the .skops model (in process): {model_load:7.3f} s")
         print(f"reference four passes (in process):     {reference:7.2f} s   ratio {reference / align:5.2f}x")
         if args.official is not None:
             official = _timed_process(

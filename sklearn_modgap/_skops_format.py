@@ -12,6 +12,17 @@ package, so its skops file is written here directly, node for node as
 else makes :func:`write` return ``False`` and the caller falls back to
 :func:`skops.io.dump`.  The files load with :func:`skops.io.load`; the tests
 compare the schema written here with the one skops writes, node by node.
+
+:func:`read` is the matching reader, for the same reason: it builds the
+object of a file whose every node is one :func:`write` emits, exactly as
+:func:`skops.io.load` builds it (shared ``__id__`` references resolved as
+skops resolves them, objects made with ``__new__`` and given their state
+with ``__setstate__`` or ``__dict__``), trusting the same classes as
+:func:`sklearn_modgap.persistence.load`.  It never unpickles (arrays are
+read with ``allow_pickle=False``), imports no module outside this package
+and calls nothing of a class before the whole file has been checked.  For
+any other file it returns :data:`NOT_READ` and the caller loads the file
+with :mod:`skops.io`, which then applies its own checks and errors.
 """
 
 import io
@@ -141,3 +152,204 @@ def write(obj, path):
     with open(path, "wb") as handle:
         handle.write(buffer.getbuffer())
     return True
+
+
+class _NotRead:
+    def __repr__(self):
+        return "NOT_READ"
+
+
+#: What :func:`read` returns for a file it leaves to :mod:`skops.io`.
+NOT_READ = _NotRead()
+
+# The numpy scalar types whose nodes the writer emits and skops trusts by
+# default (numbers and booleans; no strings, bytes, voids or objects).
+_NUMPY_SCALARS = {
+    kind.__name__: kind
+    for kind in set(np.sctypeDict.values())
+    if kind.__module__ == "numpy" and issubclass(kind, (np.number, np.bool_))
+}
+# The types a TypeNode may name: those the writer emits that skops trusts
+# by default (``builtins.NoneType`` is not among them).
+_BUILTIN_TYPES = {kind.__name__: kind for kind in (bool, int, float, str)}
+_NPY_MAGIC = b"\x93NUMPY"
+
+
+class _Node:
+    """One node of the schema, checked; ``build`` makes its value once, as skops' ``construct`` does."""
+
+    __slots__ = ("build_value", "parts", "value", "built", "parsing")
+
+    def __init__(self):
+        self.parsing = True
+        self.built = False
+
+    def build(self):
+        if not self.built:
+            self.value = self.build_value(*self.parts)
+            self.built = True
+        return self.value
+
+
+class _Reader:
+    def __init__(self, archive, is_trusted, resolve):
+        self.archive = archive
+        self.is_trusted = is_trusted
+        self.resolve = resolve
+        self.memo = {}
+
+    def node(self, state):
+        if type(state) is not dict:
+            raise _Unsupported(state)
+        saved_id = state.get("__id__")
+        if type(saved_id) is not int:
+            raise _Unsupported(saved_id)
+        # As skops' get_tree: an id seen before is that earlier node, whatever
+        # this state says, and a node is remembered before its children are read.
+        if saved_id in self.memo:
+            known = self.memo[saved_id]
+            if known.parsing:
+                raise _Unsupported("a node that contains itself")
+            return known
+        node = _Node()
+        if saved_id:
+            self.memo[saved_id] = node
+        loader = state.get("__loader__")
+        where = (state.get("__module__"), state.get("__class__"))
+        if loader == "JsonNode" and where == ("builtins", "str") and type(state.get("content")) is str:
+            node.build_value, node.parts = json.loads, (state["content"],)
+        elif loader == "DictNode" and where == ("builtins", "dict"):
+            node.build_value, node.parts = self.dict_parts(state)
+        elif loader == "ListNode" and where == ("builtins", "list"):
+            node.build_value, node.parts = _build_list, (self.children(state),)
+        elif loader == "TupleNode" and where == ("builtins", "tuple"):
+            node.build_value, node.parts = _build_tuple, (self.children(state),)
+        elif loader == "NdArrayNode":
+            node.build_value, node.parts = _given, (self.array(state, where),)
+        elif loader == "TypeNode" and where[0] == "builtins" and where[1] in _BUILTIN_TYPES:
+            node.build_value, node.parts = _given, (_BUILTIN_TYPES[where[1]],)
+        elif loader == "ObjectNode":
+            node.build_value, node.parts = self.object_parts(state, where)
+        else:
+            raise _Unsupported(loader)
+        node.parsing = False
+        return node
+
+    def children(self, state):
+        content = state.get("content")
+        if type(content) is not list:
+            raise _Unsupported(content)
+        return [self.node(item) for item in content]
+
+    def dict_parts(self, state):
+        content = state.get("content")
+        if type(content) is not dict:
+            raise _Unsupported(content)
+        key_types = self.node(state.get("key_types"))
+        items = {key: self.node(value) for key, value in content.items()}
+        # skops builds ``key_type(key)`` for the keys zipped with their types;
+        # here every key must be a str, and have its type.
+        if not (
+            key_types.build_value is _build_list
+            and len(key_types.parts[0]) == len(items)
+            and all(item.build_value is _given and item.parts[0] is str for item in key_types.parts[0])
+        ):
+            raise _Unsupported("dict keys")
+        return _build_dict, (items,)
+
+    def array(self, state, where):
+        if where == ("numpy", "ndarray"):
+            kind = None
+        elif where[0] == "numpy" and where[1] in _NUMPY_SCALARS:
+            kind = _NUMPY_SCALARS[where[1]]
+        else:
+            raise _Unsupported(where)
+        name = state.get("file")
+        if state.get("type") != "numpy" or type(name) is not str:
+            raise _Unsupported(state.get("type"))
+        data = self.archive.read(name)
+        if not data.startswith(_NPY_MAGIC):
+            raise _Unsupported(name)
+        array = np.load(io.BytesIO(data), allow_pickle=False)
+        if type(array) is not np.ndarray or array.dtype.hasobject or array.dtype.fields is not None:
+            raise _Unsupported(name)
+        return array if kind is None else kind(array)
+
+    def object_parts(self, state, where):
+        module, name = where
+        if not (type(module) is str and type(name) is str and name.isidentifier()):
+            raise _Unsupported(where)
+        qualified = f"{module}.{name}"
+        if not self.is_trusted(qualified):
+            raise _Unsupported(qualified)
+        cls = self.resolve(qualified)
+        content = state.get("content")
+        if content is None:
+            return _build_object, (cls, None)
+        attrs = self.node(content)
+        if attrs.build_value is not _build_dict:
+            raise _Unsupported("object state")
+        return _build_object, (cls, attrs)
+
+
+def _given(value):
+    return value
+
+
+def _build_list(items):
+    return [item.build() for item in items]
+
+
+def _build_tuple(items):
+    return tuple(item.build() for item in items)
+
+
+def _build_dict(items):
+    return {key: value.build() for key, value in items.items()}
+
+
+def _build_object(cls, attrs):
+    # As skops' ObjectNode: ``__new__`` without ``__init__``, then the state.
+    instance = cls.__new__(cls)
+    if attrs is not None:
+        state = attrs.build()
+        if hasattr(instance, "__setstate__"):
+            instance.__setstate__(state)
+        else:
+            instance.__dict__.update(state)
+    return instance
+
+
+def read(path):
+    """Load the skops file ``path`` without :mod:`skops.io` if it holds only what :func:`write` writes.
+
+    Parameters
+    ----------
+    path : path-like
+        A ``.skops`` file.
+
+    Returns
+    -------
+    obj : object or NOT_READ
+        The object :func:`skops.io.load` would build from the file, trusting
+        the package's own classes as :func:`sklearn_modgap.persistence.load`
+        does; :data:`NOT_READ` when the file holds a node, a type or a class
+        this reader does not build, names another protocol than
+        :data:`PROTOCOL`, or is not a readable zip archive with a
+        ``schema.json``: :mod:`skops.io` must load (or refuse) it then.
+    """
+    from .persistence import _is_trusted, _resolve_package_class
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            schema = json.loads(archive.read("schema.json"))
+            if type(schema) is not dict or type(schema.get("protocol")) is not int or schema["protocol"] != PROTOCOL:
+                return NOT_READ
+            # Every node is checked, and every array read, before anything is built.
+            root = _Reader(archive, _is_trusted, _resolve_package_class).node(schema)
+    except (_Unsupported, zipfile.BadZipFile, KeyError, ValueError, TypeError, EOFError, OSError, RecursionError):
+        return NOT_READ
+    try:
+        return root.build()
+    except RecursionError:
+        return NOT_READ

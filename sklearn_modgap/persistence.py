@@ -5,7 +5,10 @@ you wrote yourself.  A ``.skops`` file is loaded by :mod:`skops.io`, which
 builds only the types it is told to trust; :func:`load` trusts exactly the
 package's own classes (aligners and the plain objects they hold) besides
 what skops trusts by default (numpy arrays, dicts, numbers, ...), and refuses
-a file that holds anything else.
+a file that holds anything else.  A file of plain state only (what
+:func:`save` writes for the closed-form aligners and for nets' states) is
+read by the package's own reader of the skops format, which builds the same
+object under the same trust without importing :mod:`skops.io`.
 
 The torch nets inside an aligner (AnisoAlign's phase prior and refiner,
 ContrastiveAdapter's heads) cannot go into a skops file as they are: skorch
@@ -207,10 +210,17 @@ def load(path, *, allow_pickle=False):
         )
     import zipfile
 
-    import skops.io
+    from . import _skops_format
 
     if not zipfile.is_zipfile(path):
         raise ValueError(f"{path} is not a skops file (a skops file is a zip archive).")
+    # A file of plain state and package classes is read without importing
+    # skops.io, which is slow to import; the reader trusts what is trusted below.
+    aligner = _skops_format.read(path)
+    if aligner is not _skops_format.NOT_READ:
+        return _with_nets(aligner)
+    import skops.io
+
     untrusted = skops.io.get_untrusted_types(file=path)
     refused = [name for name in untrusted if not _is_trusted(name)]
     if refused:
