@@ -203,11 +203,15 @@ def load(path, *, allow_pickle=False):
             import joblib
 
             return joblib.load(path)
-        raise ValueError(
-            f"refusing to unpickle {path}: a pickle file can run any code when loaded. "
+        how = (
             f"Models are read from {SKOPS_SUFFIX} files (write one with "
             "sklearn_modgap.persistence.save(model, 'model.skops'))."
         )
+        if path.suffix in PICKLE_SUFFIXES:
+            raise ValueError(
+                f"refusing to unpickle {path}: a pickle file can run any code when loaded. {how}"
+            )
+        raise ValueError(f"{path} is not a model file (its name does not end in {SKOPS_SUFFIX}). {how}")
     import zipfile
 
     from . import _skops_format

@@ -92,6 +92,14 @@ def test_trusted_types_are_package_classes_without_torch():
     assert not _is_trusted("sklearn_modgap..aligners")
 
 
+def test_a_data_file_is_not_taken_for_a_model(tmp_path):
+    rows = tmp_path / "texts.npy"
+    np.save(rows, np.ones((3, 4)))
+    for allow_pickle in (False, True):
+        with pytest.raises(ValueError, match=r"texts.npy is not a model file \(its name does not end in .skops\)"):
+            load(rows, allow_pickle=allow_pickle)
+
+
 def test_pickles_need_allow_pickle(tmp_path, data):
     target, source = data
     aligner = available_aligners()["ReAlign"].fit(source, y=target)
