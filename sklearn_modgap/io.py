@@ -396,7 +396,10 @@ class ShardWriter:
     Rows are written in order with :meth:`write`; :meth:`commit` flushes the
     file to disk and renames it to ``path``.  Leaving the ``with`` block
     without a commit (an error, an interrupt) removes the temporary file, so
-    ``path`` either holds a complete shard or does not exist.
+    ``path`` either holds a complete shard or does not exist.  An ``.npy``
+    (or an ``.npz``'s ``.npy``) of ``DIRECT_MIN_BYTES`` or more is written
+    with direct I/O by a background thread behind a header padded to 4096
+    bytes (:class:`sklearn_modgap._direct.NpyWriter`).
 
     Parameters
     ----------
