@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._direct import ALIGNMENT, CHUNK_BYTES, NpyWriter
 from ._pages import release_pages
 
 NPY_SUFFIXES = (".npy",)
@@ -28,6 +29,11 @@ SHARD_SUFFIXES = NPY_SUFFIXES + NPZ_SUFFIXES + PARQUET_SUFFIXES + ARROW_SUFFIXES
 
 # Prefix of the temporary files a writer renames into place; never read as shards.
 TEMPORARY_PREFIX = ".modgap-tmp-"
+
+# .npy outputs of at least this many bytes of rows are written with direct I/O
+# behind a 4096-byte header; smaller ones through the page cache behind
+# numpy's usual 64-byte-aligned header (direct I/O gains nothing there).
+DIRECT_MIN_BYTES = 4 << 20
 
 _GLOB_CHARS = re.compile(r"[*?\[]")
 
@@ -390,7 +396,10 @@ class ShardWriter:
     Rows are written in order with :meth:`write`; :meth:`commit` flushes the
     file to disk and renames it to ``path``.  Leaving the ``with`` block
     without a commit (an error, an interrupt) removes the temporary file, so
-    ``path`` either holds a complete shard or does not exist.
+    ``path`` either holds a complete shard or does not exist.  An ``.npy``
+    (or an ``.npz``'s ``.npy``) of ``DIRECT_MIN_BYTES`` or more is written
+    with direct I/O by a background thread behind a header padded to 4096
+    bytes (:class:`sklearn_modgap._direct.NpyWriter`).
 
     Parameters
     ----------
@@ -424,12 +433,8 @@ class ShardWriter:
         if self.suffix in NPY_SUFFIXES + NPZ_SUFFIXES:
             npy = self.temporary if self.suffix in NPY_SUFFIXES else self.temporary.with_suffix(".npy")
             self._npy_path = npy
-            # Sequential writes of whole blocks: faster than stores into a fresh
-            # memory map, which fault in every page before writing it.
-            self._npy = open(npy, "wb")
-            header = {"descr": np.lib.format.dtype_to_descr(self.dtype), "fortran_order": False,
-                      "shape": (self.n_rows, self.n_features)}
-            np.lib.format.write_array_header_2_0(self._npy, header)
+            shape = (self.n_rows, self.n_features)
+            self._npy = _npy_writer(npy, shape, self.dtype, fsync=False)
         else:
             import pyarrow as pa
 
@@ -459,7 +464,7 @@ class ShardWriter:
         if stop > self.n_rows:
             raise ValueError(f"{self.path}: more rows written than the {self.n_rows} announced.")
         if self._npy is not None:
-            self._npy.write(memoryview(np.ascontiguousarray(rows)).cast("B"))
+            self._npy.write(rows)
         else:
             import pyarrow as pa
 
@@ -471,8 +476,8 @@ class ShardWriter:
     def commit(self):
         """Flush the shard to disk and move it to its final name."""
         if self._arrow is None:
-            self._npy.close()
-            self._npy = None
+            npy, self._npy = self._npy, None
+            npy.close()
             if self.rows_written < self.n_rows:
                 _truncate_npy(self._npy_path, self.rows_written)
             if self.suffix in NPZ_SUFFIXES:
@@ -487,7 +492,7 @@ class ShardWriter:
 
     def __exit__(self, *exc_info):
         if self._npy is not None:
-            self._npy.close()
+            self._npy.abort()
             self._npy = None
         if self._arrow is not None:
             self._arrow.close()
@@ -495,6 +500,17 @@ class ShardWriter:
         for leftover in {self.temporary, getattr(self, "_npy_path", self.temporary)}:
             leftover.unlink(missing_ok=True)
         return False
+
+
+def _npy_writer(path, shape, dtype, *, fsync):
+    """A :class:`~sklearn_modgap._direct.NpyWriter`: direct I/O for large outputs, buffered for small ones."""
+    data_bytes = int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
+    if data_bytes >= DIRECT_MIN_BYTES:
+        return NpyWriter(path, shape, dtype, fsync=fsync)
+    # One buffer a little larger than the file (the header is at most a few hundred bytes).
+    chunk = min(CHUNK_BYTES, data_bytes + ALIGNMENT)
+    return NpyWriter(path, shape, dtype, direct=False, header_alignment=64, chunk_bytes=chunk,
+                     n_buffers=2, fsync=fsync)
 
 
 def _truncate_npy(path, n_rows):
@@ -557,10 +573,15 @@ def output_row_count(path):
 def transform_blocks(aligner, X, out=None, *, block_rows=None):
     """``aligner.transform(X)`` block by block, into ``out``: out of core.
 
-    For a memory-mapped ``X`` and ``out`` (e.g. ``np.load(path,
-    mmap_mode="r")`` and :func:`numpy.lib.format.open_memmap`) only one
-    block of rows is in memory at a time.  An aligner whose fitted map is
-    not row-wise (``BlockMap.row_wise=False``: C3's noise and
+    For a memory-mapped ``X`` (``np.load(path, mmap_mode="r")``) and an
+    output on disk only a few blocks of rows are in memory at a time.  The
+    fastest output is a path: the substitutes are written to that ``.npy``
+    file with direct I/O where the file system allows it (``O_DIRECT`` on
+    Linux, else buffered writes), by a background thread while the next
+    block is transformed, and the file is flushed to disk before returning.
+    A writable memory map (:func:`numpy.lib.format.open_memmap`) works too,
+    at the speed of the page cache's write-back.  An aligner whose fitted
+    map is not row-wise (``BlockMap.row_wise=False``: C3's noise and
     RandomTargetReplacement's draws restart their generator at every call)
     is given all rows in one call.
 
@@ -569,29 +590,67 @@ def transform_blocks(aligner, X, out=None, *, block_rows=None):
     aligner : fitted aligner
     X : array-like of shape (n_rows, n_features)
         Source rows; a memory map stays on disk.
-    out : ndarray of shape (n_rows, n_features), default=None
-        Where to write the substitutes (e.g. a writable memory map); a new
-        array in ``X``'s dtype when ``None``.
+    out : str, path-like or ndarray of shape (n_rows, n_features), default=None
+        Where to write the substitutes: a path ending in ``.npy`` (created or
+        replaced; removed again if the transform fails), an array such as a
+        writable memory map, or ``None`` for a new array.  The substitutes
+        take ``X``'s dtype unless ``out`` is an array of another.
     block_rows : int, default=None
         Rows per call of ``transform``; about 32 MiB of rows when ``None``.
 
     Returns
     -------
     out : ndarray of shape (n_rows, n_features)
-        The substitutes.
+        The substitutes: ``out`` itself for an array, a read-only memory
+        map of the file for a path.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_modgap import CentroidShift
+    >>> from sklearn_modgap.io import transform_blocks
+    >>> rng = np.random.default_rng(0)
+    >>> texts, images = rng.normal(size=(100, 8)), rng.normal(size=(80, 8)) + 1
+    >>> aligner = CentroidShift().fit(texts, y=images)
+    >>> out = transform_blocks(aligner, texts, block_rows=30)
+    >>> bool(np.allclose(out, aligner.transform(texts)))
+    True
     """
     n_rows, n_features = X.shape
+    step = transform_block_rows(aligner, n_features, np.dtype(X.dtype).itemsize, block_rows)
+    if isinstance(out, (str, os.PathLike)):
+        return _transform_to_npy(aligner, X, Path(out), step)
     if out is None:
         out = np.empty((n_rows, n_features), dtype=X.dtype)
     elif out.shape != X.shape:
         raise ValueError(f"out has shape {out.shape} but X has shape {X.shape}.")
-    step = transform_block_rows(aligner, n_features, np.dtype(X.dtype).itemsize, block_rows)
     for start in range(0, n_rows, step):
         rows = slice(start, start + step)
         out[rows] = aligner.transform(X[rows])
         release_pages(X, rows)
         release_pages(out, rows)
     return out
+
+
+def _transform_to_npy(aligner, X, path, step):
+    """Write ``aligner.transform(X)`` to the .npy file ``path`` block by block; a read-only map of it."""
+    if path.suffix.lower() not in NPY_SUFFIXES:
+        raise ValueError(
+            f"out={str(path)!r}: a path output must be an .npy file (name ending in .npy); "
+            "for another format pass an array and save it yourself."
+        )
+    if path.is_dir():
+        raise ValueError(f"out={str(path)!r} is a folder, not an .npy file.")
+    try:
+        with NpyWriter(path, X.shape, X.dtype) as writer:
+            for start in range(0, X.shape[0], step):
+                rows = slice(start, start + step)
+                writer.write(aligner.transform(X[rows]))
+                release_pages(X, rows)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return np.load(path, mmap_mode="r")
 
 
 def transform_block_rows(aligner, n_features, itemsize, block_rows=None):
