@@ -3,7 +3,7 @@
 Writing a large output through the page cache is bound by the kernel's
 copying and write-back of dirty pages, while direct I/O (``O_DIRECT``: the
 device reads the process's buffer itself) skips both (12.3 GB written and
-flushed in ``benchmarks/bench_outofcore.py``: 0.60 GB/s buffered, 2.16 GB/s
+flushed in ``benchmarks/bench_outofcore.py``: 0.65 GB/s buffered, 3.35 GB/s
 direct, with a warm page cache).  :class:`NpyWriter` writes a ``.npy`` file that way:
 
 * the header is padded with spaces (which numpy's format allows) so that the
