@@ -10,8 +10,9 @@ direct, with a warm page cache).  :class:`NpyWriter` writes a ``.npy`` file that
   rows start at a 4096-byte-aligned offset: the file is written from offset 0
   in whole aligned chunks, and a memory map of the rows starts on a page;
 * rows are copied into page-aligned buffers (anonymous memory maps) of a few
-  MiB, and each full buffer is handed to a background thread that writes it
-  (``os.pwrite`` releases the GIL), so the caller computes the next rows while
+  MiB, or computed straight into them (:meth:`NpyWriter.write_into`, which
+  saves the copy), and each full buffer is handed to a background thread that
+  writes it (``os.pwrite`` releases the GIL), so the caller computes the next rows while
   the previous ones are written; the buffers are few and reused, so memory
   stays bounded whatever the file's size;
 * the last buffer is padded with zeros to the alignment, written, and the file
@@ -192,6 +193,54 @@ class NpyWriter:
             self._put(memoryview(rows.reshape(-1)).cast("B"))
         self.rows_written += len(rows)
 
+    def write_into(self, n_rows, produce):
+        """Append ``n_rows`` rows that ``produce`` computes straight into the writer's buffers.
+
+        ``produce(rows, out)`` is called with consecutive slices ``rows`` that
+        cover ``range(n_rows)`` in order and an array ``out`` of shape
+        ``(len(rows), *shape[1:])`` in the writer's dtype, which it must fill:
+        the rows are computed where they are written from, without the copy
+        of :meth:`write`.  ``out`` is part of a buffer that is handed to the
+        writing thread afterwards: ``produce`` must not keep it.  A row that
+        would straddle two buffers is produced into a temporary and copied.
+
+        Parameters
+        ----------
+        n_rows : int
+            Rows to append.
+        produce : callable
+            ``produce(rows, out) -> None``.
+        """
+        if self._closed:
+            raise ValueError(f"{self.path}: the writer is closed.")
+        self._raise_error()
+        n_rows = int(n_rows)
+        if n_rows < 0:
+            raise ValueError(f"{self.path}: n_rows must be non-negative, got {n_rows}.")
+        if self.rows_written + n_rows > self.shape[0]:
+            raise ValueError(f"{self.path}: more rows written than the {self.shape[0]} announced.")
+        items = self.row_bytes // self.dtype.itemsize
+        done = 0
+        while done < n_rows:
+            room = (self.chunk_bytes - self._fill) // self.row_bytes if self.row_bytes else n_rows
+            n = min(room, n_rows - done)
+            rows = slice(done, done + max(n, 1))
+            if n == 0:
+                # The buffer's tail is shorter than a row.
+                row = np.empty((1, *self.row_shape), dtype=self.dtype)
+                produce(rows, row)
+                self._put(memoryview(row.reshape(-1)).cast("B"))
+                n = 1
+            else:
+                out = np.frombuffer(self._buffer, dtype=self.dtype, count=n * items, offset=self._fill)
+                produce(rows, out.reshape(n, *self.row_shape))
+                del out
+                self._fill += n * self.row_bytes
+                if self._fill == self.chunk_bytes:
+                    self._hand_off()
+            done += n
+            self.rows_written += n
+
     def close(self):
         """Write the rows left in the buffer, cut the file to its size, flush it and close it.
 
@@ -236,12 +285,16 @@ class NpyWriter:
             self._fill += n
             start += n
             if self._fill == self.chunk_bytes:
-                self._pending.put((self._buffer, self._offset, self._fill))
-                self._offset += self._fill
-                self._fill = 0
-                # Blocks while every buffer is queued: memory stays bounded.
-                self._buffer = self._free.get()
-                self._raise_error()
+                self._hand_off()
+
+    def _hand_off(self):
+        """Queue the full buffer for the writing thread and take a free one."""
+        self._pending.put((self._buffer, self._offset, self._fill))
+        self._offset += self._fill
+        self._fill = 0
+        # Blocks while every buffer is queued: memory stays bounded.
+        self._buffer = self._free.get()
+        self._raise_error()
 
     def _raise_error(self):
         error = self._error

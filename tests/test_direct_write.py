@@ -204,6 +204,52 @@ def test_writer_refuses_bad_rows_and_extra_rows(tmp_path):
         NpyWriter(tmp_path / "b.npy", (2, 3), np.float32, n_buffers=1)
 
 
+@pytest.mark.parametrize(("dtype", "row_shape"), [(np.float16, (3,)), (np.float32, (5,)), (np.float64, ()), (np.int8, (7, 3))])
+def test_rows_produced_into_the_buffers_are_byte_identical_to_np_save(tmp_path, dtype, row_shape):
+    # Rows of 6, 20, 8 and 21 bytes in 4096-byte buffers: some straddle two.
+    rows = (np.arange(2000 * int(np.prod(row_shape)), dtype=np.float64) % 97 - 40).astype(dtype)
+    rows = rows.reshape(2000, *row_shape)
+    seen = []
+
+    def produce(offset):
+        def fill(part, out):
+            assert out.shape == (part.stop - part.start, *row_shape) and out.dtype == dtype
+            seen.append((offset + part.start, offset + part.stop))
+            out[...] = rows[offset + part.start:offset + part.stop]
+        return fill
+
+    with NpyWriter(tmp_path / "a.npy", rows.shape, dtype, chunk_bytes=4096, n_buffers=2) as writer:
+        writer.write(rows[:3])  # write and write_into mix
+        start = 3
+        for size in (0, 1, 500, 696, 800):
+            writer.write_into(size, produce(start))
+            start += size
+    assert writer.rows_written == 2000
+    # The slices cover every row once, in order; none is empty.
+    assert seen[0][0] == 3 and seen[-1][1] == 2000
+    assert all(a[1] == b[0] for a, b in zip(seen, seen[1:])) and all(a < b for a, b in seen)
+    np.save(tmp_path / "b.npy", rows)
+    assert _data_bytes(tmp_path / "a.npy") == _data_bytes(tmp_path / "b.npy")
+    np.testing.assert_array_equal(np.load(tmp_path / "a.npy"), rows)
+
+
+def test_rows_produced_into_the_buffers_are_checked(tmp_path):
+    with NpyWriter(tmp_path / "a.npy", (4, 3), np.float32) as writer:
+        with pytest.raises(ValueError, match="more rows written than the 4 announced"):
+            writer.write_into(5, lambda part, out: None)
+        with pytest.raises(ValueError, match="n_rows must be non-negative"):
+            writer.write_into(-1, lambda part, out: None)
+        writer.write_into(4, lambda part, out: out.fill(1.0))
+    with pytest.raises(ValueError, match="writer is closed"):
+        writer.write_into(1, lambda part, out: None)
+    np.testing.assert_array_equal(np.load(tmp_path / "a.npy"), np.ones((4, 3), np.float32))
+    # An error while producing rows leaves the with block, which abandons the file.
+    with pytest.raises(RuntimeError, match="no rows"):
+        with NpyWriter(tmp_path / "b.npy", (4, 3), np.float32) as writer:
+            writer.write_into(4, lambda part, out: (_ for _ in ()).throw(RuntimeError("no rows")))
+    assert writer._closed
+
+
 def test_transform_blocks_to_a_path_equals_transform(tmp_path):
     target, source = make_modality_gap(3001, 16, random_state=0)
     aligner = ReAlign().fit(source, y=target)
