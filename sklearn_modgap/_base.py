@@ -554,19 +554,40 @@ class BaseAligner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     def _target_map(self):
         return None
 
-    def _map_rows(self, X, step, name):
-        """Apply a fitted map (see :mod:`sklearn_modgap._maps`) block by block into one output."""
+    def _transform_into(self, X, out):
+        """``transform(X)`` written into ``out``, an array of ``X``'s shape.
+
+        The rows are computed in place where ``out`` has the dtype of the
+        validated ``X`` (no temporary output); otherwise they are copied in.
+        """
+        check_is_fitted(self)
+        check_numeric(X, "X")
+        X = validate_data(self, X, reset=False, **_check_params(min_samples=1, finite=False, like=X))
+        if out.shape != X.shape:
+            raise ValueError(f"out has shape {out.shape} but X has shape {X.shape}.")
+        if self._foreign_namespace(X) is None and out.dtype == X.dtype and out.flags.c_contiguous:
+            self._map_rows(X, self._source_map(), "X", out=out)
+        else:
+            out[...] = self._map_rows(X, self._source_map(), "X")
+
+    def _map_rows(self, X, step, name, out=None):
+        """Apply a fitted map (see :mod:`sklearn_modgap._maps`) block by block into one output.
+
+        ``out``, a C-ordered NumPy array of ``X``'s shape and dtype, receives
+        the rows; ``None`` makes a new one.
+        """
         foreign = self._foreign_namespace(X)
         if foreign is not None:
             return self._map_rows_xp(X, step, name, *foreign)
         with block_threads(getattr(self, "n_jobs", None)):
             try:
-                return self._map_rows_once(X, step, name)
+                return self._map_rows_once(X, step, name, out)
             except ExtremeRowsError:
-                return self._map_rows_once(rescale_extreme_rows(X, name=name), step, name)
+                return self._map_rows_once(rescale_extreme_rows(X, name=name), step, name, out)
 
-    def _map_rows_once(self, X, step, name):
-        out = np.empty_like(X)
+    def _map_rows_once(self, X, step, name, out=None):
+        if out is None:
+            out = np.empty_like(X)
         step = as_block_map(step)
         if isinstance(step, SpanMap):
             span = BlockSpan.of(step, X.dtype)

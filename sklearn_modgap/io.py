@@ -578,7 +578,10 @@ def transform_blocks(aligner, X, out=None, *, block_rows=None):
     fastest output is a path: the substitutes are written to that ``.npy``
     file with direct I/O where the file system allows it (``O_DIRECT`` on
     Linux, else buffered writes), by a background thread while the next
-    block is transformed, and the file is flushed to disk before returning.
+    block is transformed, and the file is flushed to disk before returning;
+    an aligner of this package computes its rows straight into the buffers
+    that are written (and into an array ``out``'s rows), with no temporary
+    output.
     A writable memory map (:func:`numpy.lib.format.open_memmap`) works too,
     at the speed of the page cache's write-back.  An aligner whose fitted
     map is not row-wise (``BlockMap.row_wise=False``: C3's noise and
@@ -594,7 +597,8 @@ def transform_blocks(aligner, X, out=None, *, block_rows=None):
         Where to write the substitutes: a path ending in ``.npy`` (created or
         replaced; removed again if the transform fails), an array such as a
         writable memory map, or ``None`` for a new array.  The substitutes
-        take ``X``'s dtype unless ``out`` is an array of another.
+        take the dtype ``transform`` gives (``X``'s for float32 and float64
+        rows, float64 for others) unless ``out`` is an array of another.
     block_rows : int, default=None
         Rows per call of ``transform``; about 32 MiB of rows when ``None``.
 
@@ -617,22 +621,45 @@ def transform_blocks(aligner, X, out=None, *, block_rows=None):
     True
     """
     n_rows, n_features = X.shape
-    step = transform_block_rows(aligner, n_features, np.dtype(X.dtype).itemsize, block_rows)
+    # transform's dtype: X's if float32 or float64, else float64.
+    dtype = np.dtype(X.dtype) if np.dtype(X.dtype) in (np.float32, np.float64) else np.dtype(np.float64)
+    step = transform_block_rows(aligner, n_features, dtype.itemsize, block_rows)
     if isinstance(out, (str, os.PathLike)):
-        return _transform_to_npy(aligner, X, Path(out), step)
+        return _transform_to_npy(aligner, X, Path(out), step, dtype)
     if out is None:
-        out = np.empty((n_rows, n_features), dtype=X.dtype)
+        out = np.empty((n_rows, n_features), dtype=dtype)
     elif out.shape != X.shape:
         raise ValueError(f"out has shape {out.shape} but X has shape {X.shape}.")
     for start in range(0, n_rows, step):
         rows = slice(start, start + step)
-        out[rows] = aligner.transform(X[rows])
+        _transform_rows_into(aligner, X[rows], out[rows])
         release_pages(X, rows)
         release_pages(out, rows)
     return out
 
 
-def _transform_to_npy(aligner, X, path, step):
+def _transform_rows_into(aligner, X, out):
+    """Write ``aligner.transform(X)`` into the array ``out`` (of ``X``'s shape).
+
+    An aligner of this package whose ``transform`` is its own computes the
+    rows in ``out`` itself, without a temporary output; any other
+    transformer's output is copied in.
+
+    Parameters
+    ----------
+    aligner : fitted transformer
+    X : array-like of shape (n_rows, n_features)
+    out : ndarray of shape (n_rows, n_features)
+    """
+    from ._base import BaseAligner
+
+    if isinstance(aligner, BaseAligner) and type(aligner).transform is BaseAligner.transform:
+        aligner._transform_into(X, out)
+    else:
+        out[...] = aligner.transform(X)
+
+
+def _transform_to_npy(aligner, X, path, step, dtype):
     """Write ``aligner.transform(X)`` to the .npy file ``path`` block by block; a read-only map of it."""
     if path.suffix.lower() not in NPY_SUFFIXES:
         raise ValueError(
@@ -642,10 +669,18 @@ def _transform_to_npy(aligner, X, path, step):
     if path.is_dir():
         raise ValueError(f"out={str(path)!r} is a folder, not an .npy file.")
     try:
-        with NpyWriter(path, X.shape, X.dtype) as writer:
+        with NpyWriter(path, X.shape, dtype) as writer:
             for start in range(0, X.shape[0], step):
                 rows = slice(start, start + step)
-                writer.write(aligner.transform(X[rows]))
+                block = X[rows]
+                if step >= X.shape[0]:
+                    # Not row-wise (or one block): one call, then a copy into the buffers.
+                    writer.write(aligner.transform(block))
+                else:
+                    # Each row is computed in the buffer it is written from.
+                    writer.write_into(
+                        len(block), lambda part, out, block=block: _transform_rows_into(aligner, block[part], out)
+                    )
                 release_pages(X, rows)
     except BaseException:
         path.unlink(missing_ok=True)

@@ -5,7 +5,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from sklearn_modgap import C3, AnisoAlign, CentroidShift, RandomTargetReplacement, ReAlign
+from sklearn.pipeline import make_pipeline
+
+from sklearn_modgap import SSP, C3, AnisoAlign, CentroidShift, MomentMatch, RandomTargetReplacement, ReAlign
 from sklearn_modgap._maps import BlockMap
 from sklearn_modgap.datasets import make_modality_gap
 from sklearn_modgap.io import (
@@ -196,6 +198,78 @@ def test_transform_blocks_memmap_to_memmap(tmp_path):
     transform_blocks(aligner, X, out, block_rows=700)
     out.flush()
     np.testing.assert_allclose(np.load(tmp_path / "out.npy"), aligner.transform(source), atol=1e-6)
+
+
+BLOCK_ALIGNERS = {
+    "CentroidShift": CentroidShift(),
+    "ReAlign": ReAlign(),
+    "MomentMatch": MomentMatch(),
+    "SSP": SSP(),
+    "AnisoAlign": AnisoAlign(random_state=0, max_epochs=2),
+    "C3": C3(random_state=0),
+    "RandomTargetReplacement": RandomTargetReplacement(random_state=0),
+}
+
+
+@pytest.fixture(scope="module")
+def block_fitted():
+    target, source = make_modality_gap(400, 8, random_state=0)
+    return {name: aligner.fit(source, y=target) for name, aligner in BLOCK_ALIGNERS.items()}
+
+
+@pytest.mark.parametrize("name", list(BLOCK_ALIGNERS))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_transform_blocks_equals_transform_for_every_output(tmp_path, block_fitted, name, dtype):
+    aligner = block_fitted[name]
+    X = make_modality_gap(1001, 8, random_state=1)[1].astype(dtype)
+    expected = aligner.transform(X)
+    assert expected.dtype == dtype
+    # AnisoAlign's networks run in float32, whose rounding depends on the block.
+    atol = 1e-5 if dtype == np.float32 or name == "AnisoAlign" else 1e-12
+    # Blocks of 37 rows, computed in the output's own rows or buffers.
+    outputs = {
+        "path": lambda: transform_blocks(aligner, X, tmp_path / "out.npy", block_rows=37),
+        "new array": lambda: transform_blocks(aligner, X, block_rows=37),
+        "array": lambda: transform_blocks(aligner, X, np.full(X.shape, np.nan, dtype), block_rows=37),
+        # Another dtype, or a Fortran-ordered array: copied in.
+        "float64 array": lambda: transform_blocks(aligner, X, np.full(X.shape, np.nan), block_rows=37),
+        "Fortran array": lambda: transform_blocks(aligner, X, np.full(X.shape, np.nan, dtype, order="F"),
+                                                  block_rows=37),
+    }
+    for output, run in outputs.items():
+        out = run()
+        assert out.shape == X.shape, output
+        assert out.dtype == (np.float64 if output == "float64 array" else dtype), output
+        np.testing.assert_allclose(out, expected, atol=atol, rtol=0, err_msg=f"{name}, {output}")
+
+
+def test_transform_blocks_of_integer_rows_gives_float64_substitutes(tmp_path):
+    target, source = make_modality_gap(300, 8, random_state=0)
+    aligner = CentroidShift().fit(source, y=target)
+    X = np.rint(source * 10).astype(np.int64)
+    expected = aligner.transform(X)
+    assert expected.dtype == np.float64
+    for out in (None, tmp_path / "out.npy"):
+        got = transform_blocks(aligner, X, out, block_rows=70)
+        assert got.dtype == np.float64
+        np.testing.assert_allclose(got, expected, atol=1e-12)
+
+
+class _Doubled(CentroidShift):
+    """An aligner whose own transform is not BaseAligner's."""
+
+    def transform(self, X):
+        return 2 * super().transform(X)
+
+
+def test_transform_blocks_calls_an_overridden_transform_and_foreign_transformers(tmp_path):
+    target, source = make_modality_gap(300, 8, random_state=0)
+    doubled = _Doubled().fit(source, y=target)
+    pipeline = make_pipeline(CentroidShift()).fit(source, y=target)
+    for aligner, factor in ((doubled, 2.0), (pipeline, 1.0)):
+        expected = factor * CentroidShift().fit(source, y=target).transform(source)
+        for out in (None, tmp_path / "out.npy"):
+            np.testing.assert_allclose(transform_blocks(aligner, source, out, block_rows=70), expected, atol=1e-12)
 
 
 def test_transform_blocks_gives_random_transforms_all_rows_at_once():
