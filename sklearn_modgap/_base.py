@@ -470,9 +470,7 @@ class BaseAligner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             from . import _dask
 
             return _dask.transform(self, X, "transform", sample_domain)
-        check_is_fitted(self)
-        check_numeric(X, "X")
-        X = validate_data(self, X, reset=False, **_check_params(min_samples=1, finite=False, like=X))
+        X = self._validated_rows(X)
         if sample_domain is None:
             return self._map_rows(X, self._source_map(), "X")
         is_target = self._target_rows(sample_domain, X.shape[0])
@@ -545,14 +543,18 @@ class BaseAligner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             from . import _dask
 
             return _dask.transform(self, X, "transform_target")
-        check_is_fitted(self)
-        check_numeric(X, "X")
-        X_checked = validate_data(self, X, reset=False, **_check_params(min_samples=1, finite=False, like=X))
+        X_checked = self._validated_rows(X)
         out = self._map_rows(X_checked, self._target_map(), "X")
         return _wrap_data_with_container("transform", out, X, self)
 
     def _target_map(self):
         return None
+
+    def _validated_rows(self, X):
+        """``X`` checked for a fitted aligner's ``transform``: numeric, the fitted width; non-finite rows allowed."""
+        check_is_fitted(self)
+        check_numeric(X, "X")
+        return validate_data(self, X, reset=False, **_check_params(min_samples=1, finite=False, like=X))
 
     def _transform_into(self, X, out):
         """``transform(X)`` written into ``out``, an array of ``X``'s shape.
@@ -560,9 +562,7 @@ class BaseAligner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         The rows are computed in place where ``out`` has the dtype of the
         validated ``X`` (no temporary output); otherwise they are copied in.
         """
-        check_is_fitted(self)
-        check_numeric(X, "X")
-        X = validate_data(self, X, reset=False, **_check_params(min_samples=1, finite=False, like=X))
+        X = self._validated_rows(X)
         if out.shape != X.shape:
             raise ValueError(f"out has shape {out.shape} but X has shape {X.shape}.")
         if self._foreign_namespace(X) is None and out.dtype == X.dtype and out.flags.c_contiguous:
